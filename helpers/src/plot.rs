@@ -1,0 +1,419 @@
+//! Charts drawn with plotters on an in-memory bitmap (plotters-bitmap) and returned as PNG.
+
+use crate::display::Png;
+use crate::image::encode_rgb_png;
+use anyhow::{ensure, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::sync::Once;
+
+/// The font family every chart uses (DejaVu Sans, embedded: no system fonts needed).
+const FONT: &str = "sans-serif";
+/// Pixels per MNIST pixel in image grids.
+const IMAGE_SCALE: u32 = 3;
+
+/// One named line of a line chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend entry.
+    pub name: String,
+    /// (x, y) points in order.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// A series from a name and its points.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            name: name.into(),
+            points,
+        }
+    }
+}
+
+/// How image values map to colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorMap {
+    /// Values in [0, 1], 0 black, 1 white (MNIST's look).
+    Gray,
+    /// Signed values, scaled by the largest magnitude: blue negative, white zero, red positive.
+    Diverging,
+}
+
+/// A plotters error as anyhow (their error types borrow backends and are not `Send`).
+fn plot_err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("drawing failed: {e}")
+}
+
+/// Registers the embedded font with plotters, once per process.
+fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+/// Draws on a white `width` x `height` bitmap and returns it as PNG.
+pub fn render(
+    width: u32,
+    height: u32,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+) -> Result<Png> {
+    register_fonts();
+    let mut rgb = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Png(encode_rgb_png(width, height, &rgb)?))
+}
+
+/// The range covering `values` with a little room on both sides.
+fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    if lo > hi {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.06).max(1e-3);
+    (lo - pad)..(hi + pad)
+}
+
+/// A line chart with markers and a legend, e.g. loss per epoch for train and validation.
+pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Png> {
+    ensure!(
+        series.iter().any(|s| !s.points.is_empty()),
+        "line chart {title:?} has no points"
+    );
+    let xs = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let ys = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    render(760, 440, |root| {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 22))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(xs, ys)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style((FONT, 13))
+            .draw()
+            .map_err(plot_err)?;
+        for (i, s) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)
+    })
+}
+
+/// Grouped bars: one group per category, one bar per (name, values) entry.
+pub fn bar_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    categories: &[String],
+    groups: &[(String, Vec<f64>)],
+) -> Result<Png> {
+    ensure!(
+        !categories.is_empty() && !groups.is_empty(),
+        "bar chart {title:?} has no data"
+    );
+    let top = groups
+        .iter()
+        .flat_map(|g| g.1.iter().copied())
+        .fold(0.0, f64::max)
+        * 1.1;
+    let n = categories.len();
+    let width = 0.8 / groups.len() as f64;
+    render(760, 420, |root| {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let label = |x: &f64| category_label(categories, *x);
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 22))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top.max(1e-9))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&label)
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style((FONT, 13))
+            .draw()
+            .map_err(plot_err)?;
+        for (g, (name, values)) in groups.iter().enumerate() {
+            let color = Palette99::pick(g).to_rgba();
+            let left = |i: usize| i as f64 - 0.4 + g as f64 * width;
+            let bars = values.iter().enumerate().map(|(i, &v)| {
+                Rectangle::new([(left(i), 0.0), (left(i) + width, v)], color.filled())
+            });
+            chart
+                .draw_series(bars)
+                .map_err(plot_err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
+        }
+        if groups.len() > 1 {
+            chart
+                .configure_series_labels()
+                .label_font((FONT, 13))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    })
+}
+
+/// The category name at whole-number position `x`, or nothing between categories.
+fn category_label(categories: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < categories.len() {
+        categories[i as usize].clone()
+    } else {
+        String::new()
+    }
+}
+
+/// A histogram of `values` in [lo, hi) with `bins` bars; the y axis counts values.
+pub fn histogram(
+    title: &str,
+    x_label: &str,
+    values: &[f32],
+    (lo, hi): (f32, f32),
+    bins: usize,
+) -> Result<Png> {
+    ensure!(
+        bins > 0 && hi > lo,
+        "histogram {title:?} needs bins and a range"
+    );
+    let mut counts = vec![0.0f64; bins];
+    let step = (hi - lo) / bins as f32;
+    for &v in values.iter().filter(|v| (lo..=hi).contains(*v)) {
+        counts[(((v - lo) / step) as usize).min(bins - 1)] += 1.0;
+    }
+    let labels: Vec<String> = (0..bins)
+        .map(|b| format!("{:.2}", lo + step * (b as f32 + 0.5)))
+        .collect();
+    let shown: Vec<String> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i % (bins / 8).max(1) == 0 {
+                l.clone()
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    bar_chart(
+        title,
+        x_label,
+        "count",
+        &shown,
+        &[("values".to_string(), counts)],
+    )
+}
+
+/// A heatmap of a square count matrix with the counts written in the cells (rows from the top).
+pub fn heatmap(title: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>]) -> Result<Png> {
+    let n = counts.len();
+    ensure!(
+        n > 0 && counts.iter().all(|r| r.len() == n),
+        "heatmap {title:?} needs a square matrix"
+    );
+    let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    render(640, 620, |root| {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let digits: Vec<String> = (0..n).map(|d| d.to_string()).collect();
+        let reversed: Vec<String> = digits.iter().rev().cloned().collect();
+        let x_label_of = |x: &f64| category_label(&digits, *x);
+        let y_label_of = |y: &f64| category_label(&reversed, *y);
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 22))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(54)
+            .build_cartesian_2d(-0.5..n as f64 - 0.5, -0.5..n as f64 - 0.5)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(n)
+            .y_labels(n)
+            .x_label_formatter(&x_label_of)
+            .y_label_formatter(&y_label_of)
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style((FONT, 13))
+            .draw()
+            .map_err(plot_err)?;
+        for (t, row) in counts.iter().enumerate() {
+            for (p, &c) in row.iter().enumerate() {
+                let (x, y) = (p as f64, (n - 1 - t) as f64);
+                let level = (1.0 + c as f64).ln() / (1.0 + max).ln(); // log scale: small errors stay visible
+                let fill = RGBColor(
+                    255 - (level * 200.0) as u8,
+                    255 - (level * 140.0) as u8,
+                    255,
+                );
+                chart
+                    .draw_series([Rectangle::new(
+                        [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
+                        fill.filled(),
+                    )])
+                    .map_err(plot_err)?;
+                let ink = if level > 0.6 { WHITE } else { BLACK };
+                let style = (FONT, 13)
+                    .into_font()
+                    .color(&ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
+                chart
+                    .draw_series([Text::new(c.to_string(), (x, y), style)])
+                    .map_err(plot_err)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A grid of 28x28 images with a caption above each, `cols` per row, under a title.
+pub fn image_grid(
+    title: &str,
+    images: &[Vec<f32>],
+    captions: &[String],
+    cols: usize,
+    palette: ColorMap,
+) -> Result<Png> {
+    ensure!(
+        !images.is_empty() && cols > 0,
+        "image grid {title:?} has no images"
+    );
+    ensure!(
+        images.iter().all(|im| im.len() == 784),
+        "image grid {title:?}: every image needs 784 pixels"
+    );
+    let rows = images.len().div_ceil(cols);
+    let (cell_w, cell_h) = (28 * IMAGE_SCALE + 40, 28 * IMAGE_SCALE + 24);
+    let (width, height) = (cols as u32 * cell_w, rows as u32 * cell_h + 40);
+    render(width, height, |root| {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let body = root.titled(title, (FONT, 20)).map_err(plot_err)?;
+        let cells = body.split_evenly((rows, cols));
+        for (i, image) in images.iter().enumerate() {
+            let caption = captions.get(i).map(String::as_str).unwrap_or("");
+            draw_image(&cells[i], image, caption, palette)?;
+        }
+        Ok(())
+    })
+}
+
+/// One image with its caption inside a grid cell.
+fn draw_image(
+    cell: &DrawingArea<BitMapBackend, Shift>,
+    pixels: &[f32],
+    caption: &str,
+    palette: ColorMap,
+) -> Result<()> {
+    let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+    let (w, _) = cell.dim_in_pixel();
+    cell.draw(&Text::new(caption, (w as i32 / 2, 2), style))
+        .map_err(plot_err)?;
+    let scale = pixels.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    let left = (w as i32 - 28 * IMAGE_SCALE as i32) / 2;
+    let s = IMAGE_SCALE as i32;
+    for (i, &v) in pixels.iter().enumerate() {
+        let (x, y) = (left + (i % 28) as i32 * s, 20 + (i / 28) as i32 * s);
+        let color = pixel_color(v, scale, palette);
+        cell.draw(&Rectangle::new([(x, y), (x + s, y + s)], color.filled()))
+            .map_err(plot_err)?;
+    }
+    Ok(())
+}
+
+/// The colour of one pixel value.
+fn pixel_color(v: f32, scale: f32, palette: ColorMap) -> RGBColor {
+    match palette {
+        ColorMap::Gray => {
+            let g = (v.clamp(0.0, 1.0) * 255.0) as u8;
+            RGBColor(g, g, g)
+        }
+        ColorMap::Diverging => {
+            let t = (v / scale).clamp(-1.0, 1.0);
+            let fade = (255.0 * (1.0 - t.abs())) as u8;
+            if t >= 0.0 {
+                RGBColor(255, fade, fade)
+            } else {
+                RGBColor(fade, fade, 255)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::decode_png_gray;
+
+    #[test]
+    fn charts_are_pngs_of_the_right_size() {
+        let s = vec![Series::new("train", vec![(1.0, 0.5), (2.0, 0.3)])];
+        let png = line_chart("Loss", "epoch", "loss", &s).unwrap();
+        let img = decode_png_gray(&png.0).unwrap();
+        assert_eq!((img.width, img.height), (760, 440));
+        assert!(img.pixels.iter().any(|&p| p < 0.5), "something was drawn");
+    }
+
+    #[test]
+    fn grid_and_heatmap_render() {
+        let images = vec![vec![0.5f32; 784]; 3];
+        let grid = image_grid(
+            "digits",
+            &images,
+            &["a".into(), "b".into(), "c".into()],
+            2,
+            ColorMap::Gray,
+        )
+        .unwrap();
+        assert_eq!(
+            decode_png_gray(&grid.0).unwrap().width,
+            2 * (28 * IMAGE_SCALE as usize + 40)
+        );
+        let counts: Vec<Vec<u64>> = (0..10)
+            .map(|i| (0..10).map(|j| (i * j) as u64).collect())
+            .collect();
+        heatmap("cm", "predicted", "true", &counts).unwrap();
+        assert!(line_chart("empty", "x", "y", &[]).is_err());
+    }
+}

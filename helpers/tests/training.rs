@@ -1,0 +1,109 @@
+//! Training on a small real subset: learning happens, seeds repeat, artifacts round-trip, NaN stops.
+
+mod common;
+
+use common::real_mnist;
+use mnist_helpers::artifacts::{load_history, load_network, save_history, save_network};
+use mnist_helpers::metrics::predict;
+use mnist_helpers::train::{fit, History};
+use mnist_helpers::{ModelKind, Network, TrainConfig};
+use std::sync::Mutex;
+use tch::Device;
+
+fn quick_config(model: ModelKind, limit: usize) -> TrainConfig {
+    TrainConfig {
+        epochs: 2,
+        train_limit: Some(limit),
+        ..TrainConfig::for_model(model)
+    }
+}
+
+/// libtorch's generator is global to the process: training tests take turns.
+static TORCH_RNG: Mutex<()> = Mutex::new(());
+
+fn train(cfg: &TrainConfig) -> (Network, History) {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let data = real_mnist();
+    let (train, val) = data
+        .train
+        .train_validation(cfg.validation_fraction, cfg.seed)
+        .unwrap();
+    let val = val.head(1000);
+    let mut net = Network::seeded(cfg.model, cfg.dropout, Device::Cpu, cfg.seed);
+    let history = fit(&mut net, &train, &val, cfg, &mut |_| {}).unwrap();
+    (net, history)
+}
+
+#[test]
+fn mlp_learns_from_a_small_subset() {
+    let (net, history) = train(&quick_config(ModelKind::Mlp, 3000));
+    assert_eq!(history.epochs.len(), 2);
+    assert!(history.epochs[1].train_loss < history.epochs[0].train_loss);
+    assert!(history.epochs[1].val_accuracy > 85.0, "{history:?}");
+    let test = real_mnist().test.head(2000);
+    assert!(predict(&net, &test).accuracy() > 85.0);
+}
+
+#[test]
+fn cnn_learns_from_a_small_subset() {
+    let (_, history) = train(&quick_config(ModelKind::Cnn, 2000));
+    assert!(history.epochs[1].val_accuracy > 85.0, "{history:?}");
+}
+
+#[test]
+fn same_seed_gives_the_same_history() {
+    let cfg = quick_config(ModelKind::Mlp, 2000);
+    let strip = |h: History| {
+        h.epochs
+            .into_iter()
+            .map(|e| (e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy))
+            .collect::<Vec<_>>()
+    };
+    let a = strip(train(&cfg).1);
+    let b = strip(train(&cfg).1);
+    assert_eq!(a, b);
+    let c = strip(train(&TrainConfig { seed: 7, ..cfg }).1);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn weights_and_history_round_trip() {
+    let (net, history) = train(&TrainConfig {
+        epochs: 1,
+        ..quick_config(ModelKind::Cnn, 500)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (
+        dir.path().join("cnn.safetensors"),
+        dir.path().join("cnn_history.json"),
+    );
+    save_network(&net, &w).unwrap();
+    save_history(&history, &h).unwrap();
+    let loaded = load_network(&w, Device::Cpu).unwrap();
+    assert_eq!(loaded.kind(), ModelKind::Cnn);
+    let test = real_mnist().test.head(300);
+    assert_eq!(
+        predict(&net, &test).predicted,
+        predict(&loaded, &test).predicted
+    );
+    assert_eq!(load_history(&h).unwrap(), history);
+}
+
+#[test]
+fn huge_learning_rate_stops_with_a_clear_error() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let data = real_mnist();
+    let train = data.train.head(3000);
+    let cfg = TrainConfig {
+        learning_rate: 1e30,
+        ..quick_config(ModelKind::Mlp, 3000)
+    };
+    let mut net = Network::new(cfg.model, cfg.dropout, Device::Cpu);
+    let err = fit(&mut net, &train, &data.test.head(100), &cfg, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("diverged") && err.contains("nothing was saved"),
+        "{err}"
+    );
+}

@@ -1,0 +1,42 @@
+"""Registers the project's evcxr kernel in the venv's Jupyter, with its environment wired in.
+
+Usage: register_kernel.py NAME EVCXR_JUPYTER_PATH. Rewrites kernel.json only when it changes.
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+# Variables the kernel needs: libtorch's location for the loader, cargo and the C++ compilers
+# for building cells, and the project root so that the crate finds data/ and artifacts/.
+PASSED_THROUGH = ["LIBTORCH_USE_PYTORCH", "LD_LIBRARY_PATH", "PATH", "MNIST_ROOT", "CC", "CXX",
+                  "CARGO_HOME", "RUSTUP_HOME"]
+
+
+def kernel_spec(evcxr: str) -> dict:
+    env = {k: os.environ[k] for k in PASSED_THROUGH if os.environ.get(k)}
+    return {
+        "argv": [evcxr, "--control_file", "{connection_file}"],
+        "display_name": "Rust (mnist)",
+        "language": "rust",
+        "interrupt_mode": "message",
+        "env": env,
+    }
+
+
+def main() -> None:
+    name, evcxr = sys.argv[1], sys.argv[2]
+    target = Path(sys.prefix) / "share" / "jupyter" / "kernels" / name / "kernel.json"
+    spec = json.dumps(kernel_spec(evcxr), indent=2, sort_keys=True) + "\n"
+    if target.exists() and target.read_text() == spec:
+        print(f"kernel {name}: registered")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(spec)
+    tmp.replace(target)
+    print(f"kernel {name}: registered at {target}")
+
+
+if __name__ == "__main__":
+    main()
