@@ -97,7 +97,8 @@ pub fn load_digit_png(path: &Path) -> Result<Tensor> {
     Ok(Tensor::from_slice(&pixels).view([1, 1, IMAGE_SIDE, IMAGE_SIDE]))
 }
 
-/// White digit on black, cropped to its ink, scaled into a 20x20 box and centred in 28x28.
+/// White digit on black, cropped to its ink, scaled into a 20x20 box and placed in 28x28 with its
+/// centre of mass in the middle, as MNIST's own images were made.
 /// A 28x28 image is taken as already laid out like MNIST and only inverted if needed.
 pub fn to_mnist_layout(image: &GrayImage) -> Vec<f32> {
     let mean = image.pixels.iter().sum::<f32>() / image.pixels.len() as f32;
@@ -125,7 +126,29 @@ pub fn to_mnist_layout(image: &GrayImage) -> Vec<f32> {
         ((h as f32 * scale).round() as usize).max(1),
     );
     let small = resize_area(&crop(&ink, x0, y0, w, h), nw, nh);
-    paste_centered(&small, side)
+    center_by_mass(&paste_centered(&small, side), side)
+}
+
+/// Shifts a `side` x `side` image so that its centre of mass lands on the middle pixel.
+fn center_by_mass(pixels: &[f32], side: usize) -> Vec<f32> {
+    let total: f32 = pixels.iter().sum();
+    if total <= 0.0 {
+        return pixels.to_vec();
+    }
+    let moment = |axis: fn(usize, usize) -> usize| {
+        pixels.iter().enumerate().map(|(i, &p)| p * axis(i, side) as f32).sum::<f32>() / total
+    };
+    let (cx, cy) = (moment(|i, s| i % s), moment(|i, s| i / s));
+    let middle = (side as f32 - 1.0) / 2.0;
+    let (dx, dy) = ((middle - cx).round() as isize, (middle - cy).round() as isize);
+    let mut out = vec![0.0; side * side];
+    for (i, &p) in pixels.iter().enumerate() {
+        let (x, y) = ((i % side) as isize + dx, (i / side) as isize + dy);
+        if (0..side as isize).contains(&x) && (0..side as isize).contains(&y) {
+            out[y as usize * side + x as usize] = p;
+        }
+    }
+    out
 }
 
 /// The box (x0, y0, x1, y1), end exclusive, holding every pixel brighter than a faint threshold.

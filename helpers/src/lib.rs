@@ -13,10 +13,23 @@ pub mod idx;
 pub mod image;
 pub mod metrics;
 pub mod model;
+pub mod notebook;
 pub mod plot;
 pub mod rng;
 pub mod tables;
 pub mod train;
+
+/// Everything a notebook needs, in one `use mnist_helpers::prelude::*;`.
+pub mod prelude {
+    pub use crate::display::{show_all, Html, Png};
+    pub use crate::metrics::Predictions;
+    pub use crate::model::{ModelKind, Network};
+    pub use crate::notebook::*;
+    pub use crate::train::History;
+    pub use crate::{Mnist, Split, TrainConfig};
+    pub use anyhow::Result;
+    pub use tch::{Device, Kind, Tensor};
+}
 
 pub use config::TrainConfig;
 pub use data::{load_mnist, Mnist, Split};

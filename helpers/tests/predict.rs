@@ -1,0 +1,106 @@
+//! `mnist predict` on PNGs made from real test digits: scaled, inverted, in colour; bad files fail.
+
+mod common;
+
+use common::{assert_one_line_error, mnist, real_mnist};
+use mnist_helpers::artifacts::save_network;
+use mnist_helpers::image::encode_rgb_png;
+use mnist_helpers::train::fit;
+use mnist_helpers::{ModelKind, Network, TrainConfig};
+use std::path::Path;
+
+/// A digit as a `scale`x larger RGB PNG, black ink on white paper (how people draw digits).
+fn digit_png(pixels: &[f32], scale: usize, path: &Path) {
+    let side = 28 * scale;
+    let mut rgb = Vec::with_capacity(side * side * 3);
+    for y in 0..side {
+        for x in 0..side {
+            let ink = pixels[(y / scale) * 28 + x / scale];
+            let v = (255.0 * (1.0 - ink)) as u8;
+            rgb.extend_from_slice(&[v, v, (v as f32 * 0.9) as u8]);
+        }
+    }
+    std::fs::write(
+        path,
+        encode_rgb_png(side as u32, side as u32, &rgb).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn predicts_drawn_digits_and_rejects_bad_files() {
+    let data = real_mnist();
+    let cfg = TrainConfig {
+        epochs: 2,
+        train_limit: Some(10_000),
+        ..TrainConfig::for_model(ModelKind::Mlp)
+    };
+    let mut net = Network::seeded(cfg.model, cfg.dropout, tch::Device::Cpu, cfg.seed);
+    fit(
+        &mut net,
+        &data.train,
+        &data.test.head(500),
+        &cfg,
+        &mut |_| {},
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("mlp.safetensors");
+    save_network(&net, &weights).unwrap();
+
+    let mut args = vec![
+        "predict".to_string(),
+        "--weights".into(),
+        weights.display().to_string(),
+    ];
+    let indices: Vec<usize> = (0..20).collect();
+    for &i in &indices {
+        let path = dir.path().join(format!("digit{i}.png"));
+        digit_png(&data.test.pixels(i), 4, &path);
+        args.push(path.display().to_string());
+    }
+    let out = mnist(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let right = stdout
+        .lines()
+        .zip(&indices)
+        .filter(|(line, &i)| {
+            line.split(": ").nth(1).and_then(|s| s.split(' ').next())
+                == Some(&data.test.label(i).to_string())
+        })
+        .count();
+    assert!(
+        right >= 16,
+        "only {right} of 20 drawn digits recognised:\n{stdout}"
+    );
+
+    let bad = dir.path().join("bad.png");
+    std::fs::write(&bad, b"GIF89a not a png").unwrap();
+    let w = weights.display().to_string();
+    let out = mnist(&["predict", "--weights", &w, bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one line for the image, one summary: {stderr}"
+    );
+    assert!(
+        lines[0].contains("bad.png") && lines[0].contains("not a valid PNG"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].contains("1 of 1 images could not be read"),
+        "{stderr}"
+    );
+    assert_one_line_error(
+        &mnist(&["predict", "--weights", &w]),
+        "at least one IMAGE.png",
+    );
+}

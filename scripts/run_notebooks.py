@@ -1,0 +1,199 @@
+"""Executes the six notebooks in order under the project's evcxr kernel (the main job).
+
+Writes each executed notebook and its HTML export to reports/, plus reports/index.html with the
+timings and the models' test accuracies.
+
+  run_notebooks.py            full run with the default settings
+  run_notebooks.py --check    short mode (MNIST_EPOCHS=1, MNIST_TRAIN_LIMIT=6000 unless set) and
+                              checks: no cell errors, every expected chart (image/png) and table
+                              (text/html) present, accuracies above the short-mode floors
+  run_notebooks.py --warm     only compiles the setup cell in a fresh kernel (fills the caches)
+"""
+import argparse
+import html
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+REPORTS = ROOT / "reports"
+KERNEL = "mnist-rust"
+# Notebooks in order, with the rich outputs each must show.
+NOTEBOOKS = {
+    "01_imports": {"text/html"},
+    "02_data_preparation": {"image/png", "text/html"},
+    "03_model_architecture": {"text/html"},
+    "04_training": {"image/png", "text/html"},
+    "05_evaluation": {"text/html"},
+    "06_visualization": {"image/png", "text/html"},
+}
+QUICK_ENV = {"MNIST_EPOCHS": "1", "MNIST_TRAIN_LIMIT": "6000"}
+# Test accuracy floors (percent) in short mode: far below a real run, far above chance (10%).
+QUICK_FLOORS = {"mlp": 85.0, "cnn": 85.0}
+
+
+def cell_seconds(cell) -> float:
+    """Seconds between a cell starting and its reply, from nbclient's timing metadata."""
+    meta = cell.get("metadata", {}).get("execution", {})
+    start, end = meta.get("iopub.status.busy"), meta.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def mime_types(nb) -> set:
+    """Every output MIME type in a notebook (stream outputs count as text/plain)."""
+    found = set()
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            found.update(out.get("data", {}).keys())
+    return found
+
+
+def execute(nb, name: str) -> tuple:
+    """Runs a notebook in a fresh kernel; returns (error or None, seconds)."""
+    client = NotebookClient(nb, kernel_name=KERNEL, timeout=1800, record_timing=True,
+                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    start = time.monotonic()
+    try:
+        client.execute()
+        return None, time.monotonic() - start
+    except CellExecutionError as err:
+        return err, time.monotonic() - start
+
+
+def export(nb, name: str) -> None:
+    """Writes the executed notebook and its HTML export to reports/."""
+    REPORTS.mkdir(exist_ok=True)
+    nbformat.write(nb, str(REPORTS / f"{name}.ipynb"))
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    (REPORTS / f"{name}.html").write_text(body, encoding="utf-8")
+
+
+def first_error_line(err) -> str:
+    """The first meaningful line of a cell error."""
+    text = str(err).strip().splitlines()
+    useful = [l for l in text if l.strip() and not set(l.strip()) <= {"-"}]
+    return useful[-1] if useful else "cell failed"
+
+
+def run_one(name: str) -> dict:
+    """Executes and exports one notebook; returns its record."""
+    print(f"== {name}", flush=True)
+    nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
+    err, total = execute(nb, name)
+    export(nb, name)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    times = [cell_seconds(c) for c in code if c.get("execution_count")]
+    record = {
+        "notebook": name, "ok": err is None, "seconds": round(total, 1),
+        "setup_cell_seconds": round(times[0], 1) if times else None,
+        "cell_seconds": [round(t, 2) for t in times], "mime_types": sorted(mime_types(nb)),
+        "error": None if err is None else first_error_line(err),
+    }
+    status = "ok" if err is None else f"FAILED: {record['error']}"
+    print(f"   {status}; setup cell {record['setup_cell_seconds']} s, notebook {record['seconds']} s",
+          flush=True)
+    return record
+
+
+def accuracies() -> dict:
+    """The test accuracies written by 05_evaluation.ipynb."""
+    path = ROOT / "artifacts" / "evaluation.json"
+    if not path.exists():
+        return {}
+    return {k: v["test_accuracy"] for k, v in json.loads(path.read_text()).items()}
+
+
+def write_index(records: list, accs: dict, mode: str) -> Path:
+    """reports/index.html: one row per notebook with timings, links, and the accuracies."""
+    rows = "".join(
+        f"<tr><td><a href='{r['notebook']}.html'>{r['notebook']}</a></td>"
+        f"<td>{'ok' if r['ok'] else 'FAILED: ' + html.escape(r['error'] or '')}</td>"
+        f"<td>{r['setup_cell_seconds']}</td><td>{r['seconds']}</td></tr>" for r in records)
+    acc = "".join(f"<li>{k}: {v:.2f}% test accuracy</li>" for k, v in accs.items())
+    page = (f"<!doctype html><meta charset='utf-8'><title>MNIST notebooks report</title>"
+            f"<h1>MNIST notebooks report</h1><p>{mode} run, {time.strftime('%Y-%m-%d %H:%M')}</p>"
+            f"<ul>{acc}</ul><table border='1' cellpadding='4'><tr><th>notebook</th><th>status</th>"
+            f"<th>setup cell (s)</th><th>total (s)</th></tr>{rows}</table>")
+    path = REPORTS / "index.html"
+    path.write_text(page, encoding="utf-8")
+    (REPORTS / "run.json").write_text(json.dumps({"mode": mode, "notebooks": records,
+                                                  "accuracies": accs}, indent=2))
+    return path
+
+
+def check(records: list, accs: dict) -> list:
+    """Problems found in a short-mode run: errors, missing outputs, low accuracy."""
+    problems = [f"{r['notebook']}: {r['error']}" for r in records if not r["ok"]]
+    for r in records:
+        missing = NOTEBOOKS[r["notebook"]] - set(r["mime_types"])
+        if missing and r["ok"]:
+            problems.append(f"{r['notebook']}: no {', '.join(sorted(missing))} output")
+    for model, floor in QUICK_FLOORS.items():
+        if accs.get(model, 0.0) < floor:
+            problems.append(f"{model}: test accuracy {accs.get(model)} below the floor {floor}%")
+    return problems
+
+
+def warm() -> int:
+    """Compiles the setup cell of 01_imports in a fresh kernel so that later kernels start warm."""
+    nb = nbformat.read(str(NOTEBOOK_DIR / "01_imports.ipynb"), as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    nb.cells = [setup]
+    print("warming the kernel (the first time compiles tch, polars and plotters: minutes)", flush=True)
+    err, seconds = execute(nb, "warm")
+    if err is not None:
+        print(f"kernel warm-up failed: {first_error_line(err)}", file=sys.stderr)
+        return 1
+    print(f"kernel warm: setup cell compiled in {seconds:.0f} s")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="short mode with checks (tests)")
+    parser.add_argument("--warm", action="store_true", help="only warm the kernel's caches")
+    args = parser.parse_args()
+    if args.warm:
+        return warm()
+    if args.check:
+        for key, value in QUICK_ENV.items():
+            os.environ.setdefault(key, value)
+    (ROOT / "artifacts" / "evaluation.json").unlink(missing_ok=True)
+    records = []
+    for name in NOTEBOOKS:
+        records.append(run_one(name))
+        if not records[-1]["ok"]:
+            break
+    accs = accuracies()
+    index = write_index(records, accs, "short (--check)" if args.check else "full")
+    warm_cells = [t for r in records for t in r["cell_seconds"][1:]]
+    print(f"\nreports: {index.parent}/ (open {index})")
+    for model, acc in accs.items():
+        print(f"{model}: {acc:.2f}% test accuracy")
+    if warm_cells:
+        print(f"median cell after setup: {statistics.median(warm_cells):.2f} s over {len(warm_cells)} cells")
+    print(f"all notebooks: {sum(r['seconds'] for r in records):.0f} s")
+    problems = check(records, accs) if args.check else [r["error"] for r in records if not r["ok"]]
+    for p in problems:
+        print(f"problem: {p}", file=sys.stderr)
+    if args.check:
+        print(f"notebooks: {len(records) - len([r for r in records if not r['ok']])} passed, "
+              f"{len(problems)} failed")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
