@@ -17,6 +17,7 @@ case ":${LD_LIBRARY_PATH:-}:" in
   *) export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
 esac
 # C++ parts (torch-sys' wrapper) go through ccache when it is installed: rebuilds take seconds.
+# CCACHE_BASEDIR makes paths inside the project relative, so another clone hits the same cache.
 if command -v ccache >/dev/null 2>&1; then
-  export CC="ccache gcc" CXX="ccache g++"
+  export CC="ccache gcc" CXX="ccache g++" CCACHE_BASEDIR="$MNIST_ROOT"
 fi

@@ -10,7 +10,7 @@ from pathlib import Path
 # Variables the kernel needs: libtorch's location for the loader, cargo and the C++ compilers
 # for building cells, and the project root so that the crate finds data/ and artifacts/.
 PASSED_THROUGH = ["LIBTORCH_USE_PYTORCH", "LD_LIBRARY_PATH", "PATH", "MNIST_ROOT", "CC", "CXX",
-                  "CARGO_HOME", "RUSTUP_HOME"]
+                  "CCACHE_BASEDIR", "CARGO_HOME", "RUSTUP_HOME"]
 
 
 def kernel_spec(evcxr: str) -> dict:

@@ -44,11 +44,6 @@ impl Html {
     }
 }
 
-/// Shows several outputs from one cell, in order (a cell has only one value).
-pub fn show_all(pngs: &[Png]) {
-    pngs.iter().for_each(Png::evcxr_display);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

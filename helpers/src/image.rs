@@ -136,11 +136,19 @@ fn center_by_mass(pixels: &[f32], side: usize) -> Vec<f32> {
         return pixels.to_vec();
     }
     let moment = |axis: fn(usize, usize) -> usize| {
-        pixels.iter().enumerate().map(|(i, &p)| p * axis(i, side) as f32).sum::<f32>() / total
+        pixels
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| p * axis(i, side) as f32)
+            .sum::<f32>()
+            / total
     };
     let (cx, cy) = (moment(|i, s| i % s), moment(|i, s| i / s));
     let middle = (side as f32 - 1.0) / 2.0;
-    let (dx, dy) = ((middle - cx).round() as isize, (middle - cy).round() as isize);
+    let (dx, dy) = (
+        (middle - cx).round() as isize,
+        (middle - cy).round() as isize,
+    );
     let mut out = vec![0.0; side * side];
     for (i, &p) in pixels.iter().enumerate() {
         let (x, y) = ((i % side) as isize + dx, (i / side) as isize + dy);

@@ -21,7 +21,7 @@ pub mod train;
 
 /// Everything a notebook needs, in one `use mnist_helpers::prelude::*;`.
 pub mod prelude {
-    pub use crate::display::{show_all, Html, Png};
+    pub use crate::display::{Html, Png};
     pub use crate::metrics::Predictions;
     pub use crate::model::{ModelKind, Network};
     pub use crate::notebook::*;

@@ -8,9 +8,12 @@ use crate::display::{Html, Png};
 use crate::fetch::verify;
 use crate::metrics::{confused_pairs_dataframe, per_class_dataframe, predict, Predictions};
 use crate::model::{ModelKind, Network};
-use crate::plot::{bar_chart, heatmap, histogram, image_grid, line_chart, ColorMap, Series};
+use crate::plot::{
+    bar_chart, draw_chart, heatmap, histogram, image_grid, line_chart, line_chart_pair, ColorMap,
+    LineChart, Series,
+};
 use crate::tables::{html_table, key_value_table, model_summary};
-use crate::train::{fit, print_progress, History};
+use crate::train::{fit, print_progress, EpochStats, History};
 use crate::{env_info, rng};
 use anyhow::Result;
 use polars::prelude::*;
@@ -22,7 +25,10 @@ use tch::{Device, Kind, Tensor};
 pub fn ready() -> Result<()> {
     let info = env_info::collect();
     anyhow::ensure!(info.threads > 0, "libtorch did not start");
-    println!("mnist_helpers ready: libtorch {}, {}, {} threads", info.libtorch_version, info.device, info.threads);
+    println!(
+        "mnist_helpers ready: libtorch {}, {}, {} threads",
+        info.libtorch_version, info.device, info.threads
+    );
     Ok(())
 }
 
@@ -261,10 +267,7 @@ pub fn history_table(history: &History) -> Result<Html> {
 }
 
 /// One metric per epoch for each (name, history) pair.
-fn metric_series(
-    histories: &[(&str, &History)],
-    metric: fn(&crate::train::EpochStats) -> f64,
-) -> Vec<Series> {
+fn metric_series(histories: &[(&str, &History)], metric: fn(&EpochStats) -> f64) -> Vec<Series> {
     histories
         .iter()
         .map(|(name, h)| {
@@ -279,28 +282,56 @@ fn metric_series(
         .collect()
 }
 
+/// Train and validation series of one metric.
+fn train_val_series(
+    h: &History,
+    train: fn(&EpochStats) -> f64,
+    val: fn(&EpochStats) -> f64,
+) -> Vec<Series> {
+    let mut series = metric_series(&[("train", h)], train);
+    series.extend(metric_series(&[("validation", h)], val));
+    series
+}
+
+/// Train and validation loss per epoch, as a chart description.
+fn loss_chart<'a>(h: &History, title: &'a str) -> LineChart<'a> {
+    let series = train_val_series(h, |e| e.train_loss, |e| e.val_loss);
+    LineChart {
+        title,
+        x_label: "epoch",
+        y_label: "cross-entropy",
+        series,
+    }
+}
+
+/// Train and validation accuracy per epoch, as a chart description.
+fn accuracy_chart<'a>(h: &History, title: &'a str) -> LineChart<'a> {
+    let series = train_val_series(h, |e| e.train_accuracy, |e| e.val_accuracy);
+    LineChart {
+        title,
+        x_label: "epoch",
+        y_label: "accuracy (%)",
+        series,
+    }
+}
+
 /// Train and validation loss per epoch.
 pub fn loss_curves(h: &History) -> Result<Png> {
-    let mut series = metric_series(&[("train", h)], |e| e.train_loss);
-    series.extend(metric_series(&[("validation", h)], |e| e.val_loss));
-    line_chart(
-        &format!("{} loss", h.model()),
-        "epoch",
-        "cross-entropy",
-        &series,
-    )
+    draw_chart(&loss_chart(h, &format!("{} loss", h.model())))
 }
 
 /// Train and validation accuracy per epoch.
 pub fn accuracy_curves(h: &History) -> Result<Png> {
-    let mut series = metric_series(&[("train", h)], |e| e.train_accuracy);
-    series.extend(metric_series(&[("validation", h)], |e| e.val_accuracy));
-    line_chart(
-        &format!("{} accuracy", h.model()),
-        "epoch",
-        "accuracy (%)",
-        &series,
-    )
+    draw_chart(&accuracy_chart(h, &format!("{} accuracy", h.model())))
+}
+
+/// Loss and accuracy curves side by side in one figure.
+pub fn training_curves(h: &History) -> Result<Png> {
+    let (loss_title, acc_title) = (
+        format!("{} loss", h.model()),
+        format!("{} accuracy", h.model()),
+    );
+    line_chart_pair(&loss_chart(h, &loss_title), &accuracy_chart(h, &acc_title))
 }
 
 /// The validation accuracy of several models per epoch, on one chart.

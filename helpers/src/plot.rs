@@ -83,51 +83,102 @@ fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// A chart's title, axis labels and lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineChart<'a> {
+    /// Caption above the chart.
+    pub title: &'a str,
+    /// Label of the x axis.
+    pub x_label: &'a str,
+    /// Label of the y axis.
+    pub y_label: &'a str,
+    /// The lines.
+    pub series: Vec<Series>,
+}
+
 /// A line chart with markers and a legend, e.g. loss per epoch for train and validation.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Png> {
+    draw_chart(&LineChart {
+        title,
+        x_label,
+        y_label,
+        series: series.to_vec(),
+    })
+}
+
+/// A line chart from its description.
+pub fn draw_chart(chart: &LineChart) -> Result<Png> {
     ensure!(
-        series.iter().any(|s| !s.points.is_empty()),
-        "line chart {title:?} has no points"
+        has_points(chart),
+        "line chart {:?} has no points",
+        chart.title
     );
-    let xs = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let ys = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     render(760, 440, |root| {
         root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 22))
-            .margin(14)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(xs, ys)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style((FONT, 13))
-            .draw()
-            .map_err(plot_err)?;
-        for (i, s) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
-                .map_err(plot_err)?
-                .label(s.name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(plot_err)?;
-        }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)
+        draw_line_chart(root, chart)
     })
+}
+
+/// Two line charts side by side in one image (e.g. loss and accuracy).
+pub fn line_chart_pair(left: &LineChart, right: &LineChart) -> Result<Png> {
+    ensure!(
+        has_points(left) && has_points(right),
+        "line charts {:?} and {:?} need points",
+        left.title,
+        right.title
+    );
+    render(1200, 420, |root| {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (a, b) = root.split_horizontally(600);
+        draw_line_chart(&a, left)?;
+        draw_line_chart(&b, right)
+    })
+}
+
+/// True when some series of the chart has a point.
+fn has_points(chart: &LineChart) -> bool {
+    chart.series.iter().any(|s| !s.points.is_empty())
+}
+
+/// Draws a line chart on `area`.
+fn draw_line_chart(area: &DrawingArea<BitMapBackend, Shift>, c: &LineChart) -> Result<()> {
+    let xs = padded_range(c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let ys = padded_range(c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let mut chart = ChartBuilder::on(area)
+        .caption(c.title, (FONT, 22))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(xs, ys)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(c.x_label)
+        .y_desc(c.y_label)
+        .label_style((FONT, 13))
+        .draw()
+        .map_err(plot_err)?;
+    for (i, s) in c.series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(s.name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)
 }
 
 /// Grouped bars: one group per category, one bar per (name, values) entry.
@@ -152,6 +203,13 @@ pub fn bar_chart(
     render(760, 420, |root| {
         root.fill(&WHITE).map_err(plot_err)?;
         let label = |x: &f64| category_label(categories, *x);
+        let value = |y: &f64| {
+            if top > 20.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.2}")
+            }
+        };
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 22))
             .margin(14)
@@ -164,6 +222,7 @@ pub fn bar_chart(
             .disable_x_mesh()
             .x_labels(n)
             .x_label_formatter(&label)
+            .y_label_formatter(&value)
             .x_desc(x_label)
             .y_desc(y_label)
             .label_style((FONT, 13))
@@ -325,7 +384,15 @@ pub fn image_grid(
         "image grid {title:?}: every image needs 784 pixels"
     );
     let rows = images.len().div_ceil(cols);
-    let (cell_w, cell_h) = (28 * IMAGE_SCALE + 40, 28 * IMAGE_SCALE + 24);
+    let longest = captions
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0) as u32;
+    let (cell_w, cell_h) = (
+        (28 * IMAGE_SCALE + 40).max(longest * 7 + 14),
+        28 * IMAGE_SCALE + 24,
+    );
     let (width, height) = (cols as u32 * cell_w, rows as u32 * cell_h + 40);
     render(width, height, |root| {
         root.fill(&WHITE).map_err(plot_err)?;

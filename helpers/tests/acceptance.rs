@@ -9,13 +9,14 @@ use serde_json::Value;
 /// Trains `model` with its defaults into a temp dir; returns the JSON report.
 fn train(model: &str) -> Value {
     let out = tempfile::tempdir().unwrap();
+    let data = data_dir();
     let args = [
         "train",
         "--model",
         model,
         "--json",
         "--data-dir",
-        data_dir().to_str().unwrap(),
+        data.to_str().unwrap(),
         "--out",
         out.path().to_str().unwrap(),
     ];
