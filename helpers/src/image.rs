@@ -45,7 +45,16 @@ pub fn decode_png_gray(bytes: &[u8]) -> Result<GrayImage> {
     let mut reader = decoder.read_info().map_err(describe_png_error)?;
     let size = reader
         .output_buffer_size()
-        .context("image too large to decode")?;
+        .filter(|&n| n <= MAX_DECODED_BYTES);
+    let size = size.with_context(|| {
+        let info = reader.info();
+        format!(
+            "image too large: {}x{} pixels (at most {} MiB decoded)",
+            info.width,
+            info.height,
+            MAX_DECODED_BYTES >> 20
+        )
+    })?;
     let mut buf = vec![0; size];
     let info = reader.next_frame(&mut buf).map_err(describe_png_error)?;
     let channels = info.color_type.samples();

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod notebook;
 pub mod plot;
+pub mod recipe;
 pub mod rng;
 pub mod tables;
 pub mod train;

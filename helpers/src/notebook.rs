@@ -1,7 +1,7 @@
 //! One call per notebook step: each returns something evcxr shows inline (a [`Png`] or an
 //! [`Html`] table) or the value the next step needs. The notebooks stay a few lines per cell.
 
-use crate::artifacts::{self, history_path, weights_path};
+use crate::artifacts;
 use crate::config::{project_path, TrainConfig};
 use crate::data::{load_mnist, Mnist, Split, DEFAULT_DATA_DIR, IMAGE_PIXELS, LABELS};
 use crate::display::{Html, Png};
@@ -13,11 +13,13 @@ use crate::plot::{
     LineChart, Series,
 };
 use crate::tables::{html_table, key_value_table, model_summary};
-use crate::train::{fit, print_progress, EpochStats, History};
-use crate::{env_info, rng};
+use crate::train::{EpochStats, History};
+
+/// Reads one number out of an epoch's statistics.
+type Metric = fn(&EpochStats) -> f64;
+use crate::{env_info, recipe, rng};
 use anyhow::Result;
 use polars::prelude::*;
-use std::time::Duration;
 use tch::{Device, Kind, Tensor};
 
 /// Checks that libtorch answers and prints one status line. Called by every notebook's setup
@@ -229,33 +231,13 @@ pub fn forward_pass(net: &Network, split: &Split, batch: i64) -> Result<Html> {
 /// weights and history under `artifacts/`.
 pub fn train_and_save(kind: ModelKind, data: &Mnist) -> Result<(Network, History)> {
     let cfg = TrainConfig::from_env(kind)?;
-    let (train, val) = data
-        .train
-        .train_validation(cfg.validation_fraction, cfg.seed)?;
-    let mut net = Network::seeded(kind, cfg.dropout, Device::cuda_if_available(), cfg.seed);
+    let run = recipe::train_and_save(&cfg, data, &artifacts::artifacts_dir())?;
     println!(
-        "training {kind}: {} epochs, batch {}, Adam lr {}, {} images",
-        cfg.epochs,
-        cfg.batch_size,
-        cfg.learning_rate,
-        cfg.train_limit.unwrap_or(train.len()).min(train.len())
+        "saved {} and {}",
+        run.weights.display(),
+        run.history_file.display()
     );
-    let history = fit(
-        &mut net,
-        &train,
-        &val,
-        &cfg,
-        &mut print_progress(Duration::from_secs(5)),
-    )?;
-    let dir = project_path(artifacts::DEFAULT_DIR);
-    artifacts::save_network(&net, &weights_path(&dir, kind))?;
-    artifacts::save_history(&history, &history_path(&dir, kind))?;
-    println!(
-        "saved {} and its history in {}",
-        weights_path(&dir, kind).display(),
-        dir.display()
-    );
-    Ok((net, history))
+    Ok((run.net, run.history))
 }
 
 /// The history as a table.
@@ -282,37 +264,38 @@ fn metric_series(histories: &[(&str, &History)], metric: fn(&EpochStats) -> f64)
         .collect()
 }
 
-/// Train and validation series of one metric.
-fn train_val_series(
+/// Train and validation curves of one metric, as a chart description.
+fn curves_chart<'a>(
     h: &History,
-    train: fn(&EpochStats) -> f64,
-    val: fn(&EpochStats) -> f64,
-) -> Vec<Series> {
+    title: &'a str,
+    y_label: &'a str,
+    train: Metric,
+    val: Metric,
+) -> LineChart<'a> {
     let mut series = metric_series(&[("train", h)], train);
     series.extend(metric_series(&[("validation", h)], val));
-    series
+    LineChart {
+        title,
+        x_label: "epoch",
+        y_label,
+        series,
+    }
 }
 
 /// Train and validation loss per epoch, as a chart description.
 fn loss_chart<'a>(h: &History, title: &'a str) -> LineChart<'a> {
-    let series = train_val_series(h, |e| e.train_loss, |e| e.val_loss);
-    LineChart {
-        title,
-        x_label: "epoch",
-        y_label: "cross-entropy",
-        series,
-    }
+    curves_chart(h, title, "cross-entropy", |e| e.train_loss, |e| e.val_loss)
 }
 
 /// Train and validation accuracy per epoch, as a chart description.
 fn accuracy_chart<'a>(h: &History, title: &'a str) -> LineChart<'a> {
-    let series = train_val_series(h, |e| e.train_accuracy, |e| e.val_accuracy);
-    LineChart {
+    curves_chart(
+        h,
         title,
-        x_label: "epoch",
-        y_label: "accuracy (%)",
-        series,
-    }
+        "accuracy (%)",
+        |e| e.train_accuracy,
+        |e| e.val_accuracy,
+    )
 }
 
 /// Train and validation loss per epoch.
@@ -351,7 +334,7 @@ pub fn compare_curves(histories: &[&History]) -> Result<Png> {
 
 /// A trained model and its history from `artifacts/`; if missing, says which notebook to run.
 pub fn load_trained(kind: ModelKind) -> Result<(Network, History)> {
-    artifacts::load_trained(&project_path(artifacts::DEFAULT_DIR), kind).map_err(|e| {
+    artifacts::load_trained(&artifacts::artifacts_dir(), kind).map_err(|e| {
         anyhow::anyhow!("the trained {kind} is not available ({e:#}); run 04_training.ipynb first")
     })
 }
@@ -402,7 +385,7 @@ pub fn save_evaluation(models: &[(&Network, &Predictions)]) -> Result<()> {
         })
         .collect();
     artifacts::write_atomic(
-        &project_path(artifacts::DEFAULT_DIR).join("evaluation.json"),
+        &artifacts::artifacts_dir().join("evaluation.json"),
         &serde_json::to_vec_pretty(&map)?,
     )
 }

@@ -104,3 +104,75 @@ fn predicts_drawn_digits_and_rejects_bad_files() {
         "at least one IMAGE.png",
     );
 }
+
+/// A PNG file of `bytes`, or of a real encoding with patched header fields.
+mod pngs {
+    use flate2::Crc;
+
+    /// An 8x8 16-bit grayscale PNG: a bright square on black.
+    pub fn sixteen_bit() -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, 8, 8);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Sixteen);
+        let mut w = enc.write_header().unwrap();
+        let data: Vec<u8> = (0..64)
+            .flat_map(|i| {
+                if (2..6).contains(&(i % 8)) && (2..6).contains(&(i / 8)) {
+                    [0xff, 0xff]
+                } else {
+                    [0, 0]
+                }
+            })
+            .collect();
+        w.write_image_data(&data).unwrap();
+        w.finish().unwrap();
+        out
+    }
+
+    /// A valid PNG whose header claims `side` x `side` pixels (CRC fixed, data left small).
+    pub fn claiming_size(side: u32) -> Vec<u8> {
+        let mut bytes = sixteen_bit();
+        // IHDR data starts after the 8-byte signature, 4-byte length and 4-byte type.
+        bytes[16..20].copy_from_slice(&side.to_be_bytes());
+        bytes[20..24].copy_from_slice(&side.to_be_bytes());
+        let mut crc = Crc::new();
+        crc.update(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        bytes
+    }
+}
+
+#[test]
+fn png_inputs_sixteen_bit_works_huge_corrupt_and_foreign_fail_clearly() {
+    use mnist_helpers::image::load_digit_png;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let digit = load_digit_png(&write("16bit.png", &pngs::sixteen_bit())).unwrap();
+    assert_eq!(digit.size(), vec![1, 1, 28, 28]);
+    let cases = [
+        (
+            write("huge.png", &pngs::claiming_size(60_000)),
+            "image too large",
+        ),
+        (
+            write("cut.png", &pngs::sixteen_bit()[..40]),
+            "not a valid PNG",
+        ),
+        (write("text.png", b"just some text"), "not a valid PNG"),
+        (write("empty.png", b""), "not a valid PNG"),
+        (dir.path().join("missing.png"), "cannot read"),
+        (dir.path().to_path_buf(), "cannot read"),
+    ];
+    for (path, needle) in cases {
+        let err = format!("{:#}", load_digit_png(&path).unwrap_err());
+        assert!(
+            err.contains(needle) && err.contains(&path.display().to_string()),
+            "{err:?} should name the file and say {needle:?}"
+        );
+    }
+}

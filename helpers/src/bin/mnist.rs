@@ -2,17 +2,16 @@
 
 use anyhow::{bail, Context, Result};
 use lexopt::prelude::*;
-use mnist_helpers::artifacts::{self, history_path, weights_path};
+use mnist_helpers::artifacts;
 use mnist_helpers::config::project_path;
 use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
 use mnist_helpers::image::load_digit_png;
 use mnist_helpers::metrics::predict;
-use mnist_helpers::train::{fit, print_progress};
-use mnist_helpers::{fetch, ModelKind, Network, TrainConfig};
+use mnist_helpers::recipe::train_and_save;
+use mnist_helpers::{fetch, ModelKind, TrainConfig};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 const USAGE: &str = "usage:
   mnist fetch    [--data-dir DIR]
@@ -148,47 +147,20 @@ fn cmd_verify(o: &Options) -> Result<()> {
 fn cmd_train(o: &Options) -> Result<()> {
     let cfg = o.train_config()?;
     let data = load_mnist(&o.data_dir())?;
-    let (train, val) = data
-        .train
-        .train_validation(cfg.validation_fraction, cfg.seed)?;
-    let mut net = Network::seeded(
-        cfg.model,
-        cfg.dropout,
-        tch::Device::cuda_if_available(),
-        cfg.seed,
-    );
+    let out = o.out.clone().unwrap_or_else(artifacts::artifacts_dir);
+    let run = train_and_save(&cfg, &data, &out)?;
+    let test_accuracy = predict(&run.net, &data.test).accuracy();
+    let seconds = run.history.train_seconds();
     println!(
-        "training {} on {} images ({} for validation): {cfg:?}",
-        cfg.model,
-        train.len(),
-        val.len()
-    );
-    let history = fit(
-        &mut net,
-        &train,
-        &val,
-        &cfg,
-        &mut print_progress(Duration::from_secs(3)),
-    )?;
-    let test_accuracy = predict(&net, &data.test).accuracy();
-    let out = o
-        .out
-        .clone()
-        .unwrap_or_else(|| project_path(artifacts::DEFAULT_DIR));
-    let (weights, hist) = (weights_path(&out, cfg.model), history_path(&out, cfg.model));
-    artifacts::save_network(&net, &weights)?;
-    artifacts::save_history(&history, &hist)?;
-    println!(
-        "test accuracy {test_accuracy:.2}% after {} epochs ({:.1} s); saved {}",
+        "test accuracy {test_accuracy:.2}% after {} epochs ({seconds:.1} s); saved {}",
         cfg.epochs,
-        history.train_seconds(),
-        weights.display()
+        run.weights.display()
     );
     if o.json {
         let report = json!({
             "model": cfg.model, "test_accuracy": test_accuracy, "epochs": cfg.epochs,
-            "train_seconds": history.train_seconds(), "history": history.epochs,
-            "config": cfg, "weights": weights, "history_file": hist,
+            "train_seconds": seconds, "history": run.history.epochs,
+            "config": cfg, "weights": run.weights, "history_file": run.history_file,
         });
         println!("{report}");
     }
@@ -293,6 +265,11 @@ fn run() -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Piped into `head`, end quietly like other command-line tools instead of failing to print.
+    // SAFETY: restoring the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::panic::set_hook(Box::new(|info| {
         eprintln!("internal error: {}", info.to_string().replace('\n', " "))
     }));

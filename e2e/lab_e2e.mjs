@@ -1,0 +1,134 @@
+// End-to-end: JupyterLab (./scripts/lab.sh) driven in headless Chromium, as a learner uses it.
+// Opens a notebook, runs all cells from the Run menu, waits for the kernel to go idle, and checks:
+// no error output, inline images rendered with non-zero size, the expected chart visible.
+// Screenshots go to reports/. Usage: node e2e/lab_e2e.mjs NOTEBOOK:CELL_TEXT ...
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-dev-shm-usage'];
+const RUN_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** Waits until the status bar says the Rust kernel is idle. */
+async function kernelIdle(page, timeout) {
+  await page.locator('#jp-main-statusbar', { hasText: /Rust \(mnist\) \| Idle/ }).waitFor({ timeout });
+}
+
+/** A free TCP port on localhost. */
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** JupyterLab settings for a clean, quiet test: no news pop-up, every cell rendered. */
+function writeSettings(dir) {
+  const put = (plugin, file, value) => {
+    mkdirSync(join(dir, plugin), { recursive: true });
+    writeFileSync(join(dir, plugin, file), JSON.stringify(value));
+  };
+  put('@jupyterlab/apputils-extension', 'notification.jupyterlab-settings', { fetchNews: 'false' });
+  put('@jupyterlab/notebook-extension', 'tracker.jupyterlab-settings', { windowingMode: 'none' });
+  // Never save executed notebooks over the committed sources.
+  put('@jupyterlab/docmanager-extension', 'plugin.jupyterlab-settings', { autosave: false });
+}
+
+/** Starts JupyterLab with its state in `tmp`; resolves once it answers. */
+async function startLab(tmp, port, token) {
+  const settings = join(tmp, 'settings');
+  writeSettings(settings);
+  mkdirSync(join(tmp, 'notary'), { recursive: true });
+  const env = { ...process.env, MNIST_LAB_TOKEN: token, JUPYTER_RUNTIME_DIR: join(tmp, 'runtime'),
+    JUPYTERLAB_SETTINGS_DIR: settings, JUPYTERLAB_WORKSPACES_DIR: join(tmp, 'workspaces') };
+  const lab = spawn(join(ROOT, 'scripts', 'lab.sh'), ['--no-browser', `--port=${port}`,
+    `--NotebookNotary.data_dir=${join(tmp, 'notary')}`], { env, stdio: 'ignore', detached: true });
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/status?token=${token}`);
+      if (res.ok) return lab;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error('JupyterLab did not start within 180 s');
+}
+
+/** Opens `notebook`, runs all cells through the Run menu, and checks what the page shows. */
+async function runNotebook(page, base, notebook, chartText) {
+  const started = Date.now();
+  await page.goto(`${base}/lab/tree/${notebook}`);
+  await kernelIdle(page, 60_000);
+  await page.locator('.lm-MenuBar-itemLabel', { hasText: /^Run$/ }).click();
+  await page.locator('.lm-Menu-itemLabel', { hasText: /^Run All Cells$/ }).click();
+  const prompts = page.locator('.jp-Notebook .jp-CodeCell .jp-InputPrompt');
+  await page.waitForFunction(() => {
+    const texts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map((p) => p.textContent);
+    return texts.length > 0 && texts.every((t) => /\[\d+\]/.test(t));
+  }, null, { timeout: RUN_TIMEOUT_MS, polling: 1000 });
+  await kernelIdle(page, 60_000);
+  const errors = await page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').allTextContents();
+  const images = await page.locator('.jp-OutputArea-output img').evaluateAll((imgs) =>
+    imgs.map((i) => ({ w: i.naturalWidth, h: i.naturalHeight, shown: i.getBoundingClientRect().width })));
+  const chart = page.locator('.jp-CodeCell', { hasText: chartText }).locator('.jp-OutputArea-output img').first();
+  await chart.scrollIntoViewIfNeeded();
+  const chartVisible = await chart.isVisible();
+  const shot = join(ROOT, 'reports', `e2e_${notebook.replace('.ipynb', '')}.png`);
+  await page.screenshot({ path: shot });
+  return { notebook, cells: await prompts.count(), errors, images, chartVisible, shot,
+    seconds: (Date.now() - started) / 1000 };
+}
+
+/** The checks on one notebook's page; returns the failures. */
+function failures(r) {
+  const out = [];
+  if (r.errors.length) out.push(`${r.notebook}: error output: ${r.errors[0].split('\n')[0]}`);
+  if (!r.images.some((i) => i.w > 0 && i.h > 0 && i.shown > 0)) out.push(`${r.notebook}: no rendered image`);
+  if (!r.chartVisible) out.push(`${r.notebook}: the expected chart is not visible`);
+  return out;
+}
+
+async function main() {
+  const targets = process.argv.slice(2).map((a) => a.split(':'));
+  mkdirSync(join(ROOT, 'reports'), { recursive: true });
+  const tmp = mkdtempSync(join(tmpdir(), 'mnist-e2e-'));
+  const [port, token] = [await freePort(), `e2e-${Math.random().toString(16).slice(2)}`];
+  const lab = await startLab(tmp, port, token);
+  const browser = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS,
+    viewport: { width: 1400, height: 1000 } });
+  let problems = [];
+  const page = browser.pages()[0] ?? await browser.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${port}/lab?token=${token}`);
+    for (const [notebook, chartText] of targets) {
+      console.log(`== ${notebook} in JupyterLab (headless Chromium)`);
+      const r = await runNotebook(page, `http://127.0.0.1:${port}`, notebook, chartText);
+      const bad = failures(r);
+      console.log(`   ${bad.length ? 'FAILED' : 'ok'}: ${r.cells} cells, ${r.images.length} images, ` +
+        `${r.errors.length} errors, ${r.seconds.toFixed(0)} s; screenshot ${r.shot}`);
+      problems = problems.concat(bad);
+    }
+  } catch (err) {
+    problems.push(String(err.message || err).split('\n')[0]);
+    await page.screenshot({ path: join(ROOT, 'reports', 'e2e_failure.png') }).catch(() => {});
+  } finally {
+    await browser.close();
+    process.kill(-lab.pid, 'SIGTERM');
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  problems.forEach((p) => console.error(`problem: ${p}`));
+  console.log(`e2e: ${targets.length - Math.min(problems.length, targets.length)} passed, ${problems.length} failed`);
+  process.exit(problems.length ? 1 : 0);
+}
+
+main();
