@@ -332,11 +332,14 @@ pub fn compare_curves(histories: &[&History]) -> Result<Png> {
     )
 }
 
-/// A trained model and its history from `artifacts/`; if missing, says which notebook to run.
+/// A trained model and its history from `artifacts/`; if they are missing, the error says in one
+/// sentence which notebook to run first.
 pub fn load_trained(kind: ModelKind) -> Result<(Network, History)> {
-    artifacts::load_trained(&artifacts::artifacts_dir(), kind).map_err(|e| {
-        anyhow::anyhow!("the trained {kind} is not available ({e:#}); run 04_training.ipynb first")
-    })
+    let dir = artifacts::artifacts_dir();
+    for path in [artifacts::weights_path(&dir, kind), artifacts::history_path(&dir, kind)] {
+        anyhow::ensure!(path.exists(), "{} is missing: run 04_training.ipynb first", path.display());
+    }
+    artifacts::load_trained(&dir, kind)
 }
 
 /// The model's predictions on the test set.
