@@ -336,8 +336,15 @@ pub fn compare_curves(histories: &[&History]) -> Result<Png> {
 /// sentence which notebook to run first.
 pub fn load_trained(kind: ModelKind) -> Result<(Network, History)> {
     let dir = artifacts::artifacts_dir();
-    for path in [artifacts::weights_path(&dir, kind), artifacts::history_path(&dir, kind)] {
-        anyhow::ensure!(path.exists(), "{} is missing: run 04_training.ipynb first", path.display());
+    for path in [
+        artifacts::weights_path(&dir, kind),
+        artifacts::history_path(&dir, kind),
+    ] {
+        anyhow::ensure!(
+            path.exists(),
+            "{} is missing: run 04_training.ipynb first",
+            path.display()
+        );
     }
     artifacts::load_trained(&dir, kind)
 }
