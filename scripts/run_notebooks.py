@@ -93,8 +93,8 @@ def export(nb, name: str) -> None:
 
 
 def first_error_line(err) -> str:
-    """The first meaningful line of a cell error."""
-    text = str(err).strip().splitlines()
+    """The last meaningful line of a cell error (the kernel's message, not the cell's source)."""
+    text = (getattr(err, "evalue", "") or str(err)).strip().splitlines()
     useful = [l for l in text if l.strip() and not set(l.strip()) <= {"-"}]
     return useful[-1] if useful else "cell failed"
 
@@ -192,11 +192,16 @@ def warm() -> int:
     """Compiles the setup cell of 01_imports in a fresh kernel so that later kernels start warm."""
     nb = nbformat.read(str(NOTEBOOK_DIR / "01_imports.ipynb"), as_version=4)
     setup = next(c for c in nb.cells if c.cell_type == "code")
+    # Online here (setup may download from the crate registry): the kernel resolves the helper
+    # crate's dependencies itself, without our Cargo.lock, and may want versions cargo has not
+    # downloaded yet. The notebooks then run offline from that cache.
+    setup.source = "\n".join(l for l in setup.source.splitlines() if l.strip() != ":offline 1")
     nb.cells = [setup]
     print("warming the kernel (the first time compiles tch, polars and plotters: minutes)", flush=True)
     err, seconds = execute(nb, "warm")
     if err is not None:
-        print(f"kernel warm-up failed: {first_error_line(err)}", file=sys.stderr)
+        detail = (getattr(err, "evalue", "") or str(err)).strip().splitlines()[-8:]
+        print("kernel warm-up failed:\n  " + "\n  ".join(detail), file=sys.stderr)
         return 1
     print(f"kernel warm: setup cell compiled in {seconds:.0f} s")
     return 0

@@ -4,6 +4,8 @@
 //! [`metrics`] -> [`plot`] -> [`display`], with [`artifacts`] saving what a later notebook needs.
 
 pub mod artifacts;
+pub mod augment;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod display;
@@ -12,9 +14,12 @@ pub mod fetch;
 pub mod idx;
 pub mod image;
 pub mod metrics;
+pub mod mlp_step;
 pub mod model;
 pub mod notebook;
+pub mod optim;
 pub mod plot;
+pub mod raw;
 pub mod recipe;
 pub mod rng;
 pub mod tables;

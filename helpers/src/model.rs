@@ -1,6 +1,9 @@
 //! The two classifiers, the seed MLP and a small CNN, behind one trait. Both return logits.
 
 use crate::data::{IMAGE_PIXELS, LABELS};
+use crate::mlp_step::{mlp_step, ManualStep, MlpWeights};
+use crate::raw::is_plain_cpu_f32;
+use crate::rng::SplitMix64;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -14,7 +17,7 @@ use tch::{Device, Tensor};
 pub enum ModelKind {
     /// Flatten, Dense 128 ReLU, Dropout 0.2, Dense 10: the seed notebook's model.
     Mlp,
-    /// Two 3x3 convolutions with max pooling, Dense 128, Dropout, Dense 10.
+    /// Two strided convolutions with batch normalisation, Dropout, Dense 10.
     Cnn,
 }
 
@@ -67,6 +70,16 @@ pub trait Classifier: fmt::Debug + Send {
     fn kind(&self) -> ModelKind;
     /// The layers in order, for a summary table.
     fn layers(&self) -> Vec<LayerSummary>;
+    /// A training step computed without autograd, where the model has one for this device (the
+    /// MLP on the CPU, see [`crate::mlp_step`]); `None` means: use autograd.
+    fn manual_step(
+        &self,
+        _images: &Tensor,
+        _labels: &[i64],
+        _rng: &mut SplitMix64,
+    ) -> Option<Result<ManualStep>> {
+        None
+    }
 }
 
 /// Parameters of a linear layer.
@@ -77,6 +90,16 @@ fn linear_params(l: &nn::Linear) -> i64 {
 /// Parameters of a convolution.
 fn conv_params(c: &nn::Conv2D) -> i64 {
     c.ws.numel() as i64 + c.bs.as_ref().map_or(0, |b| b.numel() as i64)
+}
+
+/// Trainable parameters of a batch normalisation (scale and shift; running statistics are not
+/// trained).
+fn bn_params(b: &nn::BatchNorm) -> i64 {
+    [&b.ws, &b.bs]
+        .iter()
+        .filter_map(|t| t.as_ref())
+        .map(|t| t.numel() as i64)
+        .sum()
 }
 
 /// A summary row.
@@ -139,30 +162,65 @@ impl Classifier for Mlp {
             row("dense_1 (Dense)", &[-1, LABELS], linear_params(&self.fc2)),
         ]
     }
+
+    fn manual_step(
+        &self,
+        images: &Tensor,
+        labels: &[i64],
+        rng: &mut SplitMix64,
+    ) -> Option<Result<ManualStep>> {
+        let (b1, b2) = (self.fc1.bs.as_ref()?, self.fc2.bs.as_ref()?);
+        let weights = MlpWeights {
+            w1: &self.fc1.ws,
+            b1,
+            w2: &self.fc2.ws,
+            b2,
+        };
+        let usable = [weights.w1, b1, weights.w2, b2, images]
+            .iter()
+            .all(|t| is_plain_cpu_f32(t));
+        usable.then(|| mlp_step(&weights, images, labels, self.dropout, rng))
+    }
 }
 
-/// A small convnet: conv 32 -> pool -> conv 64 -> pool -> dense 128 -> dropout -> dense 10.
+/// A small, fast convnet: two strided convolutions with batch normalisation, then one dense layer.
+/// Striding instead of pooling keeps the feature maps small, which is what costs on a CPU.
 #[derive(Debug)]
 pub struct Cnn {
     conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
     conv2: nn::Conv2D,
-    fc1: nn::Linear,
-    fc2: nn::Linear,
+    bn2: nn::BatchNorm,
+    fc: nn::Linear,
     dropout: f64,
 }
+
+/// Channels of the CNN's two convolutions.
+const CNN_CHANNELS: [i64; 2] = [32, 64];
+/// Side of the CNN's last feature map (28 halved twice).
+const CNN_LAST_SIDE: i64 = 7;
 
 impl Cnn {
     /// Creates the layers under `path`.
     pub fn new(path: &nn::Path, dropout: f64) -> Self {
-        let same = nn::ConvConfig {
-            padding: 1,
+        let [c1, c2] = CNN_CHANNELS;
+        let strided = |padding| nn::ConvConfig {
+            stride: 2,
+            padding,
+            bias: false,
             ..Default::default()
         };
         Cnn {
-            conv1: nn::conv2d(path / "conv1", 1, 32, 3, same),
-            conv2: nn::conv2d(path / "conv2", 32, 64, 3, same),
-            fc1: nn::linear(path / "fc1", 64 * 7 * 7, 128, Default::default()),
-            fc2: nn::linear(path / "fc2", 128, LABELS, Default::default()),
+            conv1: nn::conv2d(path / "conv1", 1, c1, 5, strided(2)),
+            bn1: nn::batch_norm2d(path / "bn1", c1, Default::default()),
+            conv2: nn::conv2d(path / "conv2", c1, c2, 3, strided(1)),
+            bn2: nn::batch_norm2d(path / "bn2", c2, Default::default()),
+            fc: nn::linear(
+                path / "fc",
+                c2 * CNN_LAST_SIDE * CNN_LAST_SIDE,
+                LABELS,
+                Default::default(),
+            ),
             dropout,
         }
     }
@@ -171,17 +229,15 @@ impl Cnn {
 impl Classifier for Cnn {
     fn logits(&self, images: &Tensor, train: bool) -> Tensor {
         images // [batch, 1, 28, 28]
-            .apply(&self.conv1) // [batch, 32, 28, 28]
+            .apply(&self.conv1) // [batch, 32, 14, 14]
+            .apply_t(&self.bn1, train)
             .relu()
-            .max_pool2d_default(2) // [batch, 32, 14, 14]
-            .apply(&self.conv2) // [batch, 64, 14, 14]
+            .apply(&self.conv2) // [batch, 64, 7, 7]
+            .apply_t(&self.bn2, train)
             .relu()
-            .max_pool2d_default(2) // [batch, 64, 7, 7]
             .flatten(1, -1) // [batch, 3136]
-            .apply(&self.fc1) // [batch, 128]
-            .relu()
             .dropout(self.dropout, train)
-            .apply(&self.fc2) // [batch, 10]
+            .apply(&self.fc) // [batch, 10]
     }
 
     fn kind(&self) -> ModelKind {
@@ -189,23 +245,33 @@ impl Classifier for Cnn {
     }
 
     fn layers(&self) -> Vec<LayerSummary> {
+        let [c1, c2] = CNN_CHANNELS;
+        let side = CNN_LAST_SIDE;
+        let flat = c2 * side * side;
         vec![
             row(
-                "conv2d (Conv2D 3x3, ReLU)",
-                &[-1, 32, 28, 28],
+                "conv2d (Conv2D 5x5, stride 2)",
+                &[-1, c1, 14, 14],
                 conv_params(&self.conv1),
             ),
-            row("max_pooling2d (MaxPool 2x2)", &[-1, 32, 14, 14], 0),
             row(
-                "conv2d_1 (Conv2D 3x3, ReLU)",
-                &[-1, 64, 14, 14],
+                "batch_norm (BatchNorm, ReLU)",
+                &[-1, c1, 14, 14],
+                bn_params(&self.bn1),
+            ),
+            row(
+                "conv2d_1 (Conv2D 3x3, stride 2)",
+                &[-1, c2, side, side],
                 conv_params(&self.conv2),
             ),
-            row("max_pooling2d_1 (MaxPool 2x2)", &[-1, 64, 7, 7], 0),
-            row("flatten (Flatten)", &[-1, 64 * 7 * 7], 0),
-            row("dense (Dense, ReLU)", &[-1, 128], linear_params(&self.fc1)),
-            row("dropout (Dropout)", &[-1, 128], 0),
-            row("dense_1 (Dense)", &[-1, LABELS], linear_params(&self.fc2)),
+            row(
+                "batch_norm_1 (BatchNorm, ReLU)",
+                &[-1, c2, side, side],
+                bn_params(&self.bn2),
+            ),
+            row("flatten (Flatten)", &[-1, flat], 0),
+            row("dropout (Dropout)", &[-1, flat], 0),
+            row("dense (Dense)", &[-1, LABELS], linear_params(&self.fc)),
         ]
     }
 }

@@ -1,14 +1,17 @@
 //! Training: Adam on cross-entropy, shuffled mini-batches, validation after every epoch.
 
+use crate::augment::Affine;
 use crate::config::TrainConfig;
 use crate::data::Split;
+use crate::data::LABELS;
 use crate::model::{ModelKind, Network};
+use crate::optim::{Adam, AdamConfig};
+use crate::rng::SplitMix64;
 use anyhow::{bail, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::time::{Duration, Instant};
-use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 /// Optimiser steps between two checks that the loss is still finite (and progress reports).
@@ -95,30 +98,22 @@ pub fn fit(
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<History> {
-    cfg.validate()?;
-    tch::manual_seed(cfg.seed.wrapping_add(1) as i64);
-    let train = cfg
-        .train_limit
-        .map_or_else(|| train.head(train.len()), |n| train.head(n));
-    let mut opt = nn::Adam::default().build(&net.vs, cfg.learning_rate)?;
+    let mut trainer = Trainer::new(net, train, cfg)?;
     let mut history = History {
         config: cfg.clone(),
         epochs: Vec::new(),
     };
-    for epoch in 1..=cfg.epochs {
-        opt.set_lr(cfg.learning_rate * cfg.lr_decay.powi(epoch as i32 - 1));
+    for _ in 0..cfg.epochs {
         let start = Instant::now();
-        let (train_loss, train_accuracy) =
-            train_epoch(net, &mut opt, &train, cfg, epoch, progress)?;
-        let (val_loss, val_accuracy) = evaluate_loss(net, val);
-        let seconds = start.elapsed().as_secs_f64();
+        let (train_loss, train_accuracy) = trainer.run_epoch(progress)?;
+        let (val_loss, val_accuracy) = evaluate_loss(trainer.net, val);
         let stats = EpochStats {
-            epoch,
+            epoch: trainer.epoch,
             train_loss,
             train_accuracy,
             val_loss,
             val_accuracy,
-            seconds,
+            seconds: start.elapsed().as_secs_f64(),
         };
         progress(Progress::Epoch {
             stats: &stats,
@@ -129,54 +124,125 @@ pub fn fit(
     Ok(history)
 }
 
-/// One shuffled pass over `train`: returns (mean loss, accuracy in percent).
-fn train_epoch(
-    net: &mut Network,
-    opt: &mut nn::Optimizer,
-    train: &Split,
-    cfg: &TrainConfig,
-    epoch: usize,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(f64, f64)> {
-    let device = net.vs.device();
-    let n = train.len() as i64;
-    let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu)); // [n]
-    let images = train.images.index_select(0, &order).to_device(device); // [n, 1, 28, 28]
-    let labels = train.labels.index_select(0, &order).to_device(device); // [n]
-    let bs = cfg.batch_size as i64;
-    let total = n.div_euclid(bs) as usize + usize::from(n % bs != 0);
-    let mut loss_sum = Tensor::zeros([], (Kind::Float, device));
-    let mut correct = Tensor::zeros([], (Kind::Int64, device));
-    for step in 0..total {
-        let start = step as i64 * bs;
-        let len = bs.min(n - start);
-        let x = images.narrow(0, start, len); // [len, 1, 28, 28]
-        let y = labels.narrow(0, start, len); // [len]
-        let logits = net.model.logits(&x, true); // [len, 10]
-        let loss = logits.cross_entropy_for_logits(&y); // []
-        opt.backward_step(&loss);
-        loss_sum += loss.detach() * len as f64;
-        correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
-        if (step + 1) % CHECK_EVERY == 0 || step + 1 == total {
-            check_finite(&loss_sum, epoch, step + 1, cfg.learning_rate)?;
-            progress(Progress::Step {
-                epoch,
-                epochs: cfg.epochs,
-                done: step + 1,
-                total,
-            });
-        }
+/// Training one epoch at a time, for callers that look at the model between epochs (the
+/// benchmark measures test accuracy after each). [`fit`] is built on it.
+pub struct Trainer<'a> {
+    /// The network being trained.
+    pub net: &'a mut Network,
+    opt: Adam,
+    train: Split,
+    cfg: TrainConfig,
+    /// Dropout masks of steps computed without autograd.
+    rng: SplitMix64,
+    /// Epochs completed so far.
+    pub epoch: usize,
+}
+
+impl<'a> Trainer<'a> {
+    /// Checks `cfg`, seeds shuffling and dropout, and prepares Adam for `net`.
+    pub fn new(net: &'a mut Network, train: &Split, cfg: &TrainConfig) -> Result<Self> {
+        cfg.validate()?;
+        tch::manual_seed(cfg.seed.wrapping_add(1) as i64);
+        let train = train.head(cfg.train_limit.unwrap_or(usize::MAX));
+        let opt = Adam::new(&net.vs, AdamConfig::with_lr(cfg.learning_rate));
+        Ok(Trainer {
+            net,
+            opt,
+            train,
+            cfg: cfg.clone(),
+            rng: SplitMix64::new(cfg.seed ^ 0x000D_50F0_u64),
+            epoch: 0,
+        })
     }
-    let mean_loss = loss_sum.double_value(&[]) / n as f64;
-    Ok((
-        mean_loss,
-        100.0 * correct.int64_value(&[]) as f64 / n as f64,
-    ))
+
+    /// One shuffled pass over the training set: returns (mean loss, accuracy in percent).
+    pub fn run_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(f64, f64)> {
+        self.epoch += 1;
+        let cfg = &self.cfg;
+        let device = self.net.vs.device();
+        let n = self.train.len() as i64;
+        let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu)); // [n]
+        let images = self.train.images.index_select(0, &order).to_device(device); // [n, 1, 28, 28]
+        let labels = self.train.labels.index_select(0, &order); // [n]
+        let label_values = Vec::<i64>::try_from(&labels)?;
+        let labels = labels.to_device(device);
+        let bs = cfg.batch_size as i64;
+        let total = (n + bs - 1) / bs;
+        let (mut loss_sum, mut correct) = (0.0, 0);
+        let steps_before = (self.epoch - 1) * total as usize;
+        for step in 0..total {
+            let done_steps = steps_before + step as usize;
+            self.opt.config.lr = cfg.lr_at(self.epoch, done_steps, cfg.epochs * total as usize);
+            let start = step * bs;
+            let len = bs.min(n - start);
+            let x = images.narrow(0, start, len); // [len, 1, 28, 28]
+            let x = if cfg.augment {
+                Affine::default().apply(&x)
+            } else {
+                x
+            };
+            let batch_labels = &label_values[start as usize..][..len as usize];
+            let (batch_loss, batch_correct) =
+                match self.net.model.manual_step(&x, batch_labels, &mut self.rng) {
+                    Some(step) => {
+                        let step = step?;
+                        self.opt.step_pairs(&step.grads)?;
+                        (step.loss_sum, step.correct)
+                    }
+                    None => {
+                        let y = labels.narrow(0, start, len); // [len]
+                        let logits = self.net.model.logits(&x, true); // [len, 10]
+                        let loss = logits.cross_entropy_for_logits(&y); // []
+                        self.opt.backward_step(&loss)?;
+                        (
+                            loss.double_value(&[]) * len as f64,
+                            count_correct(&logits, batch_labels)?,
+                        )
+                    }
+                };
+            loss_sum += batch_loss;
+            correct += batch_correct;
+            let done = step as usize + 1;
+            if done.is_multiple_of(CHECK_EVERY) || done == total as usize {
+                check_finite(loss_sum, self.epoch, done, cfg.learning_rate)?;
+                progress(Progress::Step {
+                    epoch: self.epoch,
+                    epochs: cfg.epochs,
+                    done,
+                    total: total as usize,
+                });
+            }
+        }
+        Ok((loss_sum / n as f64, 100.0 * correct as f64 / n as f64))
+    }
+}
+
+/// How many rows of `logits` ([len, 10]) have their largest value at the row's label.
+fn count_correct(logits: &Tensor, labels: &[i64]) -> Result<usize> {
+    let values = Vec::<f32>::try_from(&logits.detach().to_device(Device::Cpu).flatten(0, -1))?; // [len * 10]
+    Ok(values
+        .chunks_exact(LABELS as usize)
+        .zip(labels)
+        .filter(|(row, &label)| argmax(row) == label as usize)
+        .count())
+}
+
+/// Index of the largest value (the first one on ties, as libtorch's argmax).
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
+        .0
 }
 
 /// Fails when the running loss is no longer a finite number.
-fn check_finite(loss_sum: &Tensor, epoch: usize, step: usize, lr: f64) -> Result<()> {
-    let value = loss_sum.double_value(&[]);
+fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()> {
     if !value.is_finite() {
         bail!(
             "training diverged: the loss became {value} in epoch {epoch} by step {step} \

@@ -1,0 +1,53 @@
+"""Shared by the Python references: MNIST from the project's IDX files, timing, peak memory.
+
+Every reference prints exactly one JSON object on its last stdout line, like `mnist-bench`.
+"""
+import json
+import os
+import resource
+import struct
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("MNIST_DATA_DIR", ROOT / "data" / "mnist"))
+TRAIN_COUNT = 54_000  # the first 90% trains, the last 10% validates (Keras' validation_split=0.1)
+FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+
+
+def threads():
+    """The thread count every framework gets (the orchestrator sets BENCH_THREADS)."""
+    return int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
+
+
+def idx_bytes(name):
+    """The payload of one raw IDX file and its dimensions."""
+    raw = (DATA / FILES[name]).read_bytes()
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    return raw[4 + 4 * ndim :], dims
+
+
+def peak_rss_mib():
+    """Peak resident memory of this process in MiB (getrusage, as mnist-bench measures it)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(result):
+    """Prints the result as the last line of stdout, with peak memory added."""
+    result["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    print(json.dumps(result), flush=True)
+
+
+def now():
+    return time.perf_counter()
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)

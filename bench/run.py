@@ -1,0 +1,185 @@
+"""Runs our side (target/release/mnist-bench) and the references (PyTorch, Keras, numpy) in turn on
+this machine with the same thread count, and prints medians and ratios (ours / theirs).
+
+Writes reports/bench/results.json (every run), table.md, ratios.json and ratios.png (bar chart).
+Called by scripts/bench.sh, which sets everything up first; see the README's "Benchmark".
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "reports" / "bench"
+OURS = [str(ROOT / "target" / "release" / "mnist-bench")]
+TORCH = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "torch_ref.py")]
+BENCH_PY = str(ROOT / "bench" / ".venv" / "bin" / "python")
+KERAS = [BENCH_PY, str(ROOT / "bench" / "keras_ref.py")]
+NUMPY = [BENCH_PY, str(ROOT / "bench" / "numpy_load.py")]
+README = ROOT / "README.md"
+CONVNET_CAP = 15  # epochs the PyTorch convnet may take to reach 99.0% before "not reached"
+TARGETS = {  # ratio ceilings from the performance issue
+    "seed recipe s/epoch vs PyTorch": 0.4,
+    "CNN time to 99% vs PyTorch": 0.35,
+    "loading 70,000 images vs numpy": 1.0,
+    "evaluating 10,000 images vs PyTorch": 0.7,
+}
+
+
+def run(cmd, threads):
+    """Runs one measurement and returns the JSON of its last stdout line."""
+    env = dict(os.environ, BENCH_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    print("  $", " ".join(Path(c).name if i < 2 else c for i, c in enumerate(cmd)), flush=True)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, cwd=ROOT)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        sys.exit(f"bench: {' '.join(cmd)} failed (exit {proc.returncode})")
+    return json.loads(lines[-1])
+
+
+def interleaved(pairs, repeats, threads):
+    """Runs each (name, cmd) once per round, alternating who goes first; returns runs by name."""
+    runs = {name: [] for name, _ in pairs}
+    for r in range(repeats):
+        order = pairs if r % 2 == 0 else list(reversed(pairs))
+        for name, cmd in order:
+            runs[name].append(run(cmd, threads))
+    return runs
+
+
+def med(runs, key):
+    values = [key(r) for r in runs]
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def per_epoch(r):
+    return statistics.median(r["epoch_seconds"])
+
+
+def measure(args):
+    """All measurements; returns (rows for the table, ratio rows, raw runs)."""
+    t, rows, ratios, raw = args.threads, [], [], {}
+    if "seed" in args.only:
+        epochs = ["--epochs", str(args.epochs)]
+        runs = interleaved([("ours", OURS + ["seed"] + epochs), ("pytorch", TORCH + ["seed"] + epochs),
+                            ("keras", KERAS + ["seed"] + epochs)], args.repeats, t)
+        raw["seed"] = runs
+        s = {k: med(v, per_epoch) for k, v in runs.items()}
+        acc = {k: med(v, lambda r: r["test_accuracy"]) for k, v in runs.items()}
+        mem = {k: med(v, lambda r: r["peak_rss_mib"]) for k, v in runs.items()}
+        for k in runs:
+            rows.append((f"seed recipe ({args.epochs} epochs)", k, f"{s[k]:.3f} s/epoch",
+                         f"{acc[k]:.2f}% test", f"{mem[k]:.0f} MiB peak"))
+        ratios.append(("seed recipe s/epoch vs PyTorch", s["ours"] / s["pytorch"]))
+        ratios.append(("seed recipe s/epoch vs Keras", s["ours"] / s["keras"]))
+        rows.append(("seed recipe", "accuracy gap", f"{acc['ours'] - acc['pytorch']:+.2f} points vs PyTorch", "", ""))
+    if "load" in args.only:
+        runs = interleaved([("ours", OURS + ["load"]), ("numpy", NUMPY)], args.repeats, t)
+        raw["load"] = runs
+        s = {k: med(v, lambda r: r["load_seconds"]) for k, v in runs.items()}
+        for k in runs:
+            rows.append(("load + normalise 70,000 images", k, f"{1000 * s[k]:.0f} ms", "", ""))
+        ratios.append(("loading 70,000 images vs numpy", s["ours"] / s["numpy"]))
+    if "eval" in args.only:
+        runs = interleaved([("ours", OURS + ["eval"]), ("pytorch", TORCH + ["eval"])], args.repeats, t)
+        raw["eval"] = runs
+        s = {k: med(v, lambda r: r["eval_seconds"]) for k, v in runs.items()}
+        for k in runs:
+            rows.append(("evaluate 10,000 test images (MLP)", k, f"{1000 * s[k]:.1f} ms", "", ""))
+        ratios.append(("evaluating 10,000 images vs PyTorch", s["ours"] / s["pytorch"]))
+    if "convnet" in args.only:
+        runs = interleaved([("ours", OURS + ["convnet"]),
+                            ("pytorch", TORCH + ["convnet", "--epochs", str(CONVNET_CAP)])], args.cnn_repeats, t)
+        raw["convnet"] = runs
+        ours = med(runs["ours"], lambda r: r["seconds_to_99"])
+        theirs = med(runs["pytorch"], lambda r: r["seconds_to_99"])
+        capped = med(runs["pytorch"], lambda r: None if r["seconds_to_99"] else r.get("train_seconds"))
+        describe = lambda r: f"{r['epochs']} epochs, last {r['test_accuracies'][-1]:.2f}%"  # noqa: E731
+        rows.append(("CNN: training time to 99.0% test", "ours (fast CNN)", fmt_seconds(ours),
+                     describe(runs["ours"][0]), f"{med(runs['ours'], lambda r: r['peak_rss_mib']):.0f} MiB peak"))
+        rows.append(("CNN: training time to 99.0% test", "pytorch (Keras convnet, batch 128)",
+                     fmt_seconds(theirs) if theirs else f"not reached in {CONVNET_CAP} epochs",
+                     describe(runs["pytorch"][0]), f"{med(runs['pytorch'], lambda r: r['peak_rss_mib']):.0f} MiB peak"))
+        if ours and theirs:
+            ratios.append(("CNN time to 99% vs PyTorch", ours / theirs))
+        elif ours and capped:
+            ratios.append(("CNN time to 99% vs PyTorch (at most)", ours / capped))
+    if args.best:
+        runs = {"ours": [run(OURS + ["best"], t)]}
+        raw["best"] = runs
+        r = runs["ours"][0]
+        rows.append(("best CNN recipe", "ours", fmt_seconds(r["train_seconds"]),
+                     f"{r['final_accuracy']:.2f}% test after {r['epochs']} epochs", ""))
+    return rows, ratios, raw
+
+
+def fmt_seconds(s):
+    return "n/a" if s is None else f"{s:.1f} s"
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()).group(1).strip()
+    except (OSError, AttributeError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+
+
+def markdown(rows, ratios, args):
+    stamp = datetime.date.today().isoformat()
+    lines = [f"Measured {stamp} on {machine()}; {args.threads} threads for every framework; "
+             f"medians of {args.repeats} runs ({args.cnn_repeats} for the CNN race).", "",
+             "| measurement | who | time | result | memory |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {' | '.join(r)} |" for r in rows]
+    lines += ["", "| ratio (ours / reference) | value | target |", "| --- | --- | --- |"]
+    for label, value in ratios:
+        target = next((f"<= {v}" for k, v in TARGETS.items() if label.startswith(k)), "")
+        lines.append(f"| {label} | {value:.2f}x | {target} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(table):
+    text = README.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start not in text or end not in text:
+        sys.exit("bench: README.md has no bench markers; table not copied")
+    head, rest = text.split(start, 1)
+    README.write_text(head + start + "\n" + table + end + rest.split(end, 1)[1])
+    print("bench: README.md table updated")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cnn-repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of the seed recipe")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--only", default="seed,load,eval,convnet", help="comma-separated measurements")
+    parser.add_argument("--best", action="store_true", help="also train the best CNN recipe once")
+    parser.add_argument("--update-readme", action="store_true", help="copy the table into README.md")
+    args = parser.parse_args()
+    args.only = set(args.only.split(","))
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows, ratios, raw = measure(args)
+    table = markdown(rows, ratios, args)
+    (OUT / "results.json").write_text(json.dumps(raw, indent=1))
+    (OUT / "table.md").write_text(table)
+    (OUT / "ratios.json").write_text(json.dumps([{"label": k, "ratio": v} for k, v in ratios]))
+    if ratios:
+        subprocess.run(OURS[:1] + ["chart", str(OUT / "ratios.json"), str(OUT / "ratios.png")], check=True)
+    print("\n" + table)
+    print(f"bench: wrote {OUT.relative_to(ROOT)}/ (results.json, table.md, ratios.png)")
+    if args.update_readme:
+        update_readme(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+//! The measurements behind `mnist-bench`: the same tasks as the Python references in `bench/`,
+//! on the same data split, each returning a JSON object.
+
+use crate::config::TrainConfig;
+use crate::data::{load_mnist, Mnist, Split};
+use crate::model::{ModelKind, Network};
+use crate::train::{evaluate_loss, fit, Progress, Trainer};
+use anyhow::Result;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Instant;
+
+/// Training images in every benchmark: the first 54,000; the last 6,000 validate (as Keras'
+/// `validation_split=0.1` and the references do).
+pub const TRAIN_COUNT: usize = 54_000;
+/// Test accuracy (percent) that the CNN race runs to.
+pub const TARGET_ACCURACY: f64 = 99.0;
+
+/// The training file cut as the references cut it: (first 54,000, last 6,000).
+pub fn reference_split(data: &Mnist) -> (Split, Split) {
+    let n = data.train.len() as i64;
+    let val = Split {
+        images: data
+            .train
+            .images
+            .narrow(0, TRAIN_COUNT as i64, n - TRAIN_COUNT as i64),
+        labels: data
+            .train
+            .labels
+            .narrow(0, TRAIN_COUNT as i64, n - TRAIN_COUNT as i64),
+    };
+    (data.train.head(TRAIN_COUNT), val)
+}
+
+/// Median of `values` (upper middle for an even count); NaN when empty.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Peak resident memory of this process in MiB (getrusage, as the Python references measure).
+pub fn peak_rss_mib() -> f64 {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+/// Median seconds to call `f`, over `repeats` calls.
+pub fn time_median<T>(repeats: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    Ok(median(&times))
+}
+
+/// Loading and normalising the four raw IDX files (70,000 images): median seconds.
+pub fn load(dir: &Path, repeats: usize) -> Result<Value> {
+    let seconds = time_median(repeats, || load_mnist(dir))?;
+    Ok(json!({ "task": "load", "load_seconds": seconds, "images": 70_000 }))
+}
+
+/// The seed recipe (MLP, batch 32, Adam 1e-3, dropout 0.2): seconds of each epoch (validation
+/// included) and the final test accuracy.
+pub fn seed_recipe(data: &Mnist, epochs: usize) -> Result<Value> {
+    let (train, val) = reference_split(data);
+    let cfg = TrainConfig {
+        epochs,
+        ..TrainConfig::for_model(ModelKind::Mlp)
+    };
+    let mut net = Network::seeded(ModelKind::Mlp, cfg.dropout, tch::Device::Cpu, cfg.seed);
+    let history = fit(&mut net, &train, &val, &cfg, &mut log_epochs("ours seed"))?;
+    let (_, test_accuracy) = evaluate_loss(&net, &data.test);
+    let epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
+    Ok(json!({ "task": "seed", "epoch_seconds": epoch_seconds, "test_accuracy": test_accuracy }))
+}
+
+/// Evaluating the 10,000 test images (loss and accuracy) with the seed MLP: median seconds.
+pub fn evaluation(data: &Mnist, repeats: usize) -> Result<Value> {
+    let net = Network::seeded(ModelKind::Mlp, 0.2, tch::Device::Cpu, 0);
+    let seconds = time_median(repeats, || Ok(evaluate_loss(&net, &data.test)))?;
+    Ok(json!({ "task": "eval", "model": "mlp", "eval_seconds": seconds }))
+}
+
+/// Trains `cfg` and measures test accuracy after every epoch; stops once it reaches
+/// [`TARGET_ACCURACY`] when `stop_at_target`. Seconds count training only, not the test passes.
+pub fn race_to_target(data: &Mnist, cfg: &TrainConfig, stop_at_target: bool) -> Result<Value> {
+    let (train, _) = reference_split(data);
+    let mut net = Network::seeded(
+        cfg.model,
+        cfg.dropout,
+        tch::Device::cuda_if_available(),
+        cfg.seed,
+    );
+    let mut trainer = Trainer::new(&mut net, &train, cfg)?;
+    let (mut elapsed, mut reached, mut accuracies) = (0.0, None, Vec::new());
+    for _ in 0..cfg.epochs {
+        let start = Instant::now();
+        trainer.run_epoch(&mut |_| {})?;
+        elapsed += start.elapsed().as_secs_f64();
+        let (_, accuracy) = evaluate_loss(trainer.net, &data.test);
+        eprintln!(
+            "ours {}: epoch {}: {elapsed:.1} s of training, test {accuracy:.2}%",
+            cfg.model, trainer.epoch
+        );
+        accuracies.push(accuracy);
+        if accuracy >= TARGET_ACCURACY && reached.is_none() {
+            reached = Some(elapsed);
+            if stop_at_target {
+                break;
+            }
+        }
+    }
+    Ok(json!({
+        "seconds_to_99": reached, "epochs": accuracies.len(), "train_seconds": elapsed,
+        "test_accuracies": accuracies, "final_accuracy": accuracies.last(),
+    }))
+}
+
+/// A progress callback that prints one line per epoch to stderr.
+fn log_epochs(label: &'static str) -> impl FnMut(Progress) {
+    move |p| {
+        if let Progress::Epoch { stats, .. } = p {
+            eprintln!(
+                "{label} epoch {}: {:.2} s, val {:.2}%",
+                stats.epoch, stats.seconds, stats.val_accuracy
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_takes_the_middle() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 4.0);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn peak_memory_is_positive_and_grows() {
+        let before = peak_rss_mib();
+        let big = vec![1u8; 64 << 20];
+        assert!(big.iter().map(|&b| b as usize).sum::<usize>() > 0);
+        assert!(before > 0.0 && peak_rss_mib() >= before + 32.0);
+    }
+}

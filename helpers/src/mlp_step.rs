@@ -1,0 +1,227 @@
+//! The seed MLP's training step written out by hand, for the CPU.
+//!
+//! At the seed recipe's batch of 32 the arithmetic of a step is small and autograd's bookkeeping
+//! plus a dozen small tensor operations (dropout's mask, softmax, loss, their gradients) cost more
+//! than the matrix products. Here libtorch does only the four matrix products that matter; ReLU,
+//! dropout, softmax, cross-entropy and their gradients are one Rust pass each over buffers of at
+//! most 32x128 values. Tests check the gradients against autograd's.
+
+use crate::raw::{f32_slice_mut, is_plain_cpu_f32};
+use crate::rng::SplitMix64;
+use anyhow::{ensure, Result};
+use tch::Tensor;
+
+/// What one training step measured and the gradients it computed.
+#[derive(Debug)]
+pub struct ManualStep {
+    /// Sum of the per-example cross-entropy losses of the batch.
+    pub loss_sum: f64,
+    /// Examples whose largest logit is their label.
+    pub correct: usize,
+    /// (parameter, its gradient of the mean loss) for every trainable tensor.
+    pub grads: Vec<(Tensor, Tensor)>,
+}
+
+/// The two dense layers' weights (nn::Linear layout: [out, in]).
+#[derive(Debug)]
+pub struct MlpWeights<'a> {
+    /// [hidden, 784]
+    pub w1: &'a Tensor,
+    /// [hidden]
+    pub b1: &'a Tensor,
+    /// [10, hidden]
+    pub w2: &'a Tensor,
+    /// [10]
+    pub b2: &'a Tensor,
+}
+
+/// Inverted dropout with keep probability `keep`, fused with ReLU: draws the mask, zeroes what
+/// ReLU or dropout removes, scales the rest, and returns the factor used for each value (the
+/// backward pass multiplies by the same factors).
+fn relu_dropout(hidden: &mut [f32], keep: f64, rng: &mut SplitMix64) -> Vec<f32> {
+    let threshold = (keep * 4_294_967_296.0) as u64; // keep when a 32-bit draw is below this
+    let scale = (1.0 / keep) as f32;
+    let mut factors = vec![0.0f32; hidden.len()];
+    for (pair, f) in hidden.chunks_mut(2).zip(factors.chunks_mut(2)) {
+        let bits = rng.next_u64();
+        for (k, (h, f)) in pair.iter_mut().zip(f.iter_mut()).enumerate() {
+            let draw = (bits >> (32 * k)) & 0xFFFF_FFFF;
+            *f = if draw < threshold && *h > 0.0 {
+                scale
+            } else {
+                0.0
+            };
+            *h *= *f;
+        }
+    }
+    factors
+}
+
+/// Softmax cross-entropy on `logits` ([b, 10], row-major) for `labels`, replaced in place by the
+/// gradient of the mean loss; returns (loss sum, correct count, bias gradient).
+fn softmax_cross_entropy(logits: &mut [f32], labels: &[i64]) -> (f64, usize, Vec<f32>) {
+    let classes = logits.len() / labels.len();
+    let inv_batch = 1.0 / labels.len() as f32;
+    let (mut loss_sum, mut correct) = (0.0f64, 0);
+    let mut bias_grad = vec![0.0f32; classes];
+    for (row, &label) in logits.chunks_exact_mut(classes).zip(labels) {
+        let (best, max) =
+            row.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |b, (i, &v)| {
+                    if v > b.1 {
+                        (i, v)
+                    } else {
+                        b
+                    }
+                },
+            );
+        correct += usize::from(best == label as usize);
+        let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
+        loss_sum += f64::from(sum.ln() + max - row[label as usize]);
+        for (i, (v, gb)) in row.iter_mut().zip(bias_grad.iter_mut()).enumerate() {
+            let p = (*v - max).exp() / sum;
+            *v = (p - f32::from(u8::from(i == label as usize))) * inv_batch;
+            *gb += *v;
+        }
+    }
+    (loss_sum, correct, bias_grad)
+}
+
+/// Multiplies each value by its factor and returns the column sums (the first bias' gradient).
+fn apply_factors(grad: &mut [f32], factors: &[f32], columns: usize) -> Vec<f32> {
+    let mut sums = vec![0.0f32; columns];
+    for (row, frow) in grad
+        .chunks_exact_mut(columns)
+        .zip(factors.chunks_exact(columns))
+    {
+        for ((g, f), s) in row.iter_mut().zip(frow).zip(sums.iter_mut()) {
+            *g *= f;
+            *s += *g;
+        }
+    }
+    sums
+}
+
+/// Forward and backward pass of Flatten, Dense ReLU, Dropout, Dense on `images` ([b, 784] or
+/// [b, 1, 28, 28], contiguous f32 on the CPU), with dropout rate `dropout` drawn from `rng`.
+pub fn mlp_step(
+    w: &MlpWeights,
+    images: &Tensor,
+    labels: &[i64],
+    dropout: f64,
+    rng: &mut SplitMix64,
+) -> Result<ManualStep> {
+    let batch = labels.len() as i64;
+    ensure!(
+        batch > 0 && images.size()[0] == batch,
+        "batch of {batch} labels and {:?} images",
+        images.size()
+    );
+    tch::no_grad(|| {
+        let x = images.view([batch, -1]); // [b, 784]
+        let mut hidden = w.b1.addmm(&x, &w.w1.tr()); // [b, hidden]
+        let width = hidden.size()[1] as usize;
+        ensure!(
+            is_plain_cpu_f32(&hidden),
+            "the manual MLP step needs f32 tensors on the CPU"
+        );
+        // SAFETY: `hidden` was just allocated by addmm: contiguous f32 on the CPU, not shared.
+        let factors = relu_dropout(unsafe { f32_slice_mut(&mut hidden) }, 1.0 - dropout, rng);
+        let mut logits = w.b2.addmm(&hidden, &w.w2.tr()); // [b, 10]
+                                                          // SAFETY: as above, a fresh contiguous f32 CPU tensor.
+        let (loss_sum, correct, gb2) =
+            softmax_cross_entropy(unsafe { f32_slice_mut(&mut logits) }, labels);
+        let grad_logits = logits; // [b, 10], now d(mean loss)/d(logits)
+        let gw2 = grad_logits.tr().mm(&hidden); // [10, hidden]
+        let mut grad_hidden = grad_logits.mm(w.w2); // [b, hidden]
+                                                    // SAFETY: as above, a fresh contiguous f32 CPU tensor.
+        let gb1 = apply_factors(unsafe { f32_slice_mut(&mut grad_hidden) }, &factors, width);
+        let gw1 = grad_hidden.tr().mm(&x); // [hidden, 784]
+        let grads = vec![
+            (w.w1.shallow_clone(), gw1),
+            (w.b1.shallow_clone(), Tensor::from_slice(&gb1)),
+            (w.w2.shallow_clone(), gw2),
+            (w.b2.shallow_clone(), Tensor::from_slice(&gb2)),
+        ];
+        Ok(ManualStep {
+            loss_sum,
+            correct,
+            grads,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelKind, Network};
+    use tch::{Device, Kind};
+
+    /// Autograd's gradients of the mean cross-entropy for the same MLP without dropout.
+    fn autograd_grads(net: &Network, x: &Tensor, y: &Tensor) -> Vec<(String, Tensor)> {
+        let loss = net.model.logits(x, false).cross_entropy_for_logits(y);
+        let vars = net.vs.variables();
+        let names = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
+        let params: Vec<&Tensor> = names.iter().map(|n| &vars[*n]).collect();
+        let grads = Tensor::run_backward(&[&loss], &params, false, false);
+        names.iter().map(|n| n.to_string()).zip(grads).collect()
+    }
+
+    fn weights(vars: &std::collections::HashMap<String, Tensor>) -> MlpWeights<'_> {
+        MlpWeights {
+            w1: &vars["fc1.weight"],
+            b1: &vars["fc1.bias"],
+            w2: &vars["fc2.weight"],
+            b2: &vars["fc2.bias"],
+        }
+    }
+
+    #[test]
+    fn gradients_match_autograd_without_dropout() {
+        let net = Network::seeded(ModelKind::Mlp, 0.0, Device::Cpu, 5);
+        let x = Tensor::rand([16, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let labels: Vec<i64> = (0..16).map(|i| i % 10).collect();
+        let y = Tensor::from_slice(&labels);
+        let vars = net.vs.variables();
+        let step = mlp_step(&weights(&vars), &x, &labels, 0.0, &mut SplitMix64::new(1)).unwrap();
+        let expected_loss = net
+            .model
+            .logits(&x, false)
+            .cross_entropy_for_logits(&y)
+            .double_value(&[]);
+        assert!((step.loss_sum / 16.0 - expected_loss).abs() < 1e-5);
+        for ((name, want), (_, got)) in autograd_grads(&net, &x, &y).iter().zip(&step.grads) {
+            let err = (want - got).abs().max().double_value(&[]);
+            let scale = want.abs().max().double_value(&[]).max(1e-6);
+            assert!(err / scale < 1e-4, "{name}: relative error {}", err / scale);
+        }
+    }
+
+    #[test]
+    fn dropout_keeps_about_the_right_share_and_scales() {
+        let mut hidden = vec![1.0f32; 100_000];
+        let factors = relu_dropout(&mut hidden, 0.8, &mut SplitMix64::new(9));
+        let kept = factors.iter().filter(|&&f| f > 0.0).count() as f64 / 1e5;
+        assert!((kept - 0.8).abs() < 0.01, "kept {kept}");
+        assert!(hidden.iter().all(|&h| h == 0.0 || (h - 1.25).abs() < 1e-6));
+        let mut negative = vec![-1.0f32; 10];
+        assert!(relu_dropout(&mut negative, 0.8, &mut SplitMix64::new(9))
+            .iter()
+            .all(|&f| f == 0.0));
+    }
+
+    #[test]
+    fn counts_correct_rows_and_is_stable_for_large_logits() {
+        let mut logits = vec![0.0f32; 20];
+        logits[3] = 1000.0; // row 0 says 3
+        logits[10 + 7] = 5.0; // row 1 says 7
+        let (loss, correct, bias) = softmax_cross_entropy(&mut logits, &[3, 2]);
+        assert_eq!(correct, 1);
+        assert!(loss.is_finite() && loss > 4.0);
+        assert!(
+            bias.iter().sum::<f32>().abs() < 1e-6,
+            "softmax minus one-hot sums to zero"
+        );
+    }
+}
