@@ -110,7 +110,9 @@ pub fn save_network(net: &Network, path: &Path) -> Result<()> {
 /// Loads a network saved by [`save_network`], recognising its architecture from its tensors.
 pub fn load_network(path: &Path, device: Device) -> Result<Network> {
     let tensors = read_tensors(path)?;
-    let kind = if tensors.contains_key("conv1.weight") {
+    let kind = if tensors.contains_key("conv3.weight") {
+        ModelKind::DeepCnn
+    } else if tensors.contains_key("conv1.weight") {
         ModelKind::Cnn
     } else {
         ModelKind::Mlp
@@ -123,6 +125,9 @@ pub fn load_network(path: &Path, device: Device) -> Result<Network> {
 
 /// How to make a missing or broken artifact of `kind` again.
 pub fn regenerate_hint(kind: ModelKind) -> String {
+    if kind == ModelKind::DeepCnn {
+        return format!("run `./mnist train --model {kind}` to create it again");
+    }
     format!("run notebooks/04_training.ipynb or `./mnist train --model {kind}` to create it again")
 }
 

@@ -108,6 +108,15 @@ impl TrainConfig {
         };
         match model {
             ModelKind::Mlp => seed_recipe,
+            ModelKind::DeepCnn => TrainConfig {
+                epochs: 12,
+                batch_size: 128,
+                learning_rate: 6e-3,
+                schedule: Schedule::OneCycle,
+                dropout: 0.2,
+                augment: true,
+                ..seed_recipe
+            },
             ModelKind::Cnn => TrainConfig {
                 epochs: 4,
                 batch_size: 128,
@@ -119,12 +128,10 @@ impl TrainConfig {
         }
     }
 
-    /// The best CNN recipe: longer training with augmentation and a one-cycle learning rate.
+    /// The best CNN recipe: the deeper CNN, 12 epochs of randomly rotated, scaled and shifted
+    /// images, dropout 0.2, a one-cycle learning rate peaking at 6e-3.
     pub fn best_cnn() -> Self {
-        TrainConfig {
-            epochs: 12,
-            ..Self::for_model(ModelKind::Cnn)
-        }
+        Self::for_model(ModelKind::DeepCnn)
     }
 
     /// The defaults for `model` with `MNIST_EPOCHS`, `MNIST_BATCH_SIZE`, `MNIST_LR`, `MNIST_SEED`

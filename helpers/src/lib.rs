@@ -22,6 +22,7 @@ pub mod plot;
 pub mod raw;
 pub mod recipe;
 pub mod rng;
+pub mod sparse;
 pub mod tables;
 pub mod train;
 

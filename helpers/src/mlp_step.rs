@@ -2,14 +2,16 @@
 //!
 //! At the seed recipe's batch of 32 the arithmetic of a step is small and autograd's bookkeeping
 //! plus a dozen small tensor operations (dropout's mask, softmax, loss, their gradients) cost more
-//! than the matrix products. Here libtorch does only the four matrix products that matter; ReLU,
+//! than the arithmetic. Here the first layer and its weight gradient skip the blank pixels
+//! ([`crate::sparse`]), libtorch does the second layer's three small matrix products, and ReLU,
 //! dropout, softmax, cross-entropy and their gradients are one Rust pass each over buffers of at
 //! most 32x128 values. Tests check the gradients against autograd's.
 
-use crate::raw::{f32_slice_mut, is_plain_cpu_f32};
+use crate::raw::{f32_slice, f32_slice_mut, is_plain_cpu_f32};
 use crate::rng::SplitMix64;
+use crate::sparse::{sparse_affine, sparse_weight_grad};
 use anyhow::{ensure, Result};
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 /// What one training step measured and the gradients it computed.
 #[derive(Debug)]
@@ -22,17 +24,31 @@ pub struct ManualStep {
     pub grads: Vec<(Tensor, Tensor)>,
 }
 
-/// The two dense layers' weights (nn::Linear layout: [out, in]).
+/// The two dense layers' weights.
 #[derive(Debug)]
 pub struct MlpWeights<'a> {
-    /// [hidden, 784]
+    /// [784, hidden] (input-major)
     pub w1: &'a Tensor,
     /// [hidden]
     pub b1: &'a Tensor,
-    /// [10, hidden]
+    /// [10, hidden] (nn::Linear's layout)
     pub w2: &'a Tensor,
     /// [10]
     pub b2: &'a Tensor,
+}
+
+impl MlpWeights<'_> {
+    /// True when the weights and `images` are contiguous f32 CPU tensors (what the Rust loops read).
+    pub fn usable_with(&self, images: &Tensor) -> bool {
+        [self.w1, self.b1, self.w2, self.b2, images]
+            .iter()
+            .all(|t| is_plain_cpu_f32(t))
+    }
+
+    /// Units in the hidden layer.
+    fn hidden(&self) -> i64 {
+        self.b1.numel() as i64
+    }
 }
 
 /// Inverted dropout with keep probability `keep`, fused with ReLU: draws the mask, zeroes what
@@ -104,7 +120,8 @@ fn apply_factors(grad: &mut [f32], factors: &[f32], columns: usize) -> Vec<f32> 
 }
 
 /// Forward and backward pass of Flatten, Dense ReLU, Dropout, Dense on `images` ([b, 784] or
-/// [b, 1, 28, 28], contiguous f32 on the CPU), with dropout rate `dropout` drawn from `rng`.
+/// [b, 1, 28, 28]), with dropout rate `dropout` drawn from `rng`. The caller checks
+/// [`MlpWeights::usable_with`] first.
 pub fn mlp_step(
     w: &MlpWeights,
     images: &Tensor,
@@ -118,16 +135,23 @@ pub fn mlp_step(
         "batch of {batch} labels and {:?} images",
         images.size()
     );
+    ensure!(
+        w.usable_with(images),
+        "the manual MLP step needs contiguous f32 tensors on the CPU"
+    );
     tch::no_grad(|| {
         let x = images.view([batch, -1]); // [b, 784]
-        let mut hidden = w.b1.addmm(&x, &w.w1.tr()); // [b, hidden]
-        let width = hidden.size()[1] as usize;
-        ensure!(
-            is_plain_cpu_f32(&hidden),
-            "the manual MLP step needs f32 tensors on the CPU"
-        );
-        // SAFETY: `hidden` was just allocated by addmm: contiguous f32 on the CPU, not shared.
-        let factors = relu_dropout(unsafe { f32_slice_mut(&mut hidden) }, 1.0 - dropout, rng);
+        let width = w.hidden();
+        let mut hidden = Tensor::empty([batch, width], (Kind::Float, Device::Cpu)); // [b, hidden]
+        let mut gw1 = Tensor::zeros(w.w1.size(), (Kind::Float, Device::Cpu)); // [784, hidden]
+                                                                              // SAFETY: `mlp_step` callers check `usable_with`; the outputs are new and unshared, and
+                                                                              // the slices end before the tensors are used again.
+        let (xs, factors) = unsafe {
+            let (xs, w1, b1) = (f32_slice(&x), f32_slice(w.w1), f32_slice(w.b1));
+            let hidden_values = f32_slice_mut(&mut hidden);
+            sparse_affine(xs, w1, b1, hidden_values);
+            (xs, relu_dropout(hidden_values, 1.0 - dropout, rng))
+        };
         let mut logits = w.b2.addmm(&hidden, &w.w2.tr()); // [b, 10]
                                                           // SAFETY: as above, a fresh contiguous f32 CPU tensor.
         let (loss_sum, correct, gb2) =
@@ -135,9 +159,13 @@ pub fn mlp_step(
         let grad_logits = logits; // [b, 10], now d(mean loss)/d(logits)
         let gw2 = grad_logits.tr().mm(&hidden); // [10, hidden]
         let mut grad_hidden = grad_logits.mm(w.w2); // [b, hidden]
-                                                    // SAFETY: as above, a fresh contiguous f32 CPU tensor.
-        let gb1 = apply_factors(unsafe { f32_slice_mut(&mut grad_hidden) }, &factors, width);
-        let gw1 = grad_hidden.tr().mm(&x); // [hidden, 784]
+                                                    // SAFETY: as above, a fresh contiguous f32 CPU tensor; `gw1` is ours alone.
+        let gb1 = unsafe {
+            let delta = f32_slice_mut(&mut grad_hidden);
+            let gb1 = apply_factors(delta, &factors, width as usize);
+            sparse_weight_grad(xs, delta, f32_slice_mut(&mut gw1), width as usize);
+            gb1
+        };
         let grads = vec![
             (w.w1.shallow_clone(), gw1),
             (w.b1.shallow_clone(), Tensor::from_slice(&gb1)),
@@ -156,13 +184,12 @@ pub fn mlp_step(
 mod tests {
     use super::*;
     use crate::model::{ModelKind, Network};
-    use tch::{Device, Kind};
 
     /// Autograd's gradients of the mean cross-entropy for the same MLP without dropout.
     fn autograd_grads(net: &Network, x: &Tensor, y: &Tensor) -> Vec<(String, Tensor)> {
         let loss = net.model.logits(x, false).cross_entropy_for_logits(y);
         let vars = net.vs.variables();
-        let names = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
+        let names = ["fc1.kernel", "fc1.bias", "fc2.weight", "fc2.bias"];
         let params: Vec<&Tensor> = names.iter().map(|n| &vars[*n]).collect();
         let grads = Tensor::run_backward(&[&loss], &params, false, false);
         names.iter().map(|n| n.to_string()).zip(grads).collect()
@@ -170,7 +197,7 @@ mod tests {
 
     fn weights(vars: &std::collections::HashMap<String, Tensor>) -> MlpWeights<'_> {
         MlpWeights {
-            w1: &vars["fc1.weight"],
+            w1: &vars["fc1.kernel"],
             b1: &vars["fc1.bias"],
             w2: &vars["fc2.weight"],
             b2: &vars["fc2.bias"],

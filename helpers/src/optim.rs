@@ -181,13 +181,41 @@ fn update_on_cpu(slot: &mut Slot, grad: &mut Tensor, c: &StepCoefficients) {
             f32_slice_mut(&mut slot.v),
         )
     };
+    adam_update(p, g, m, v, c);
+}
+
+/// The element-wise update, compiled for AVX2 (chosen at run time when present) and generically.
+fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &StepCoefficients) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor supports AVX2 (checked just above).
+        return unsafe { adam_update_avx2(p, g, m, v, c) };
+    }
+    adam_update_generic(p, g, m, v, c)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn adam_update_avx2(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    c: &StepCoefficients,
+) {
+    adam_update_generic(p, g, m, v, c)
+}
+
+#[inline(always)]
+fn adam_update_generic(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    c: &StepCoefficients,
+) {
     let (b1, b2) = (c.beta1, c.beta2);
-    for (((p, &mut g), m), v) in p
-        .iter_mut()
-        .zip(g.iter_mut())
-        .zip(m.iter_mut())
-        .zip(v.iter_mut())
-    {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         // A weight whose gradient stays zero (a pixel that is blank in every image of a while)
         // decays its first moment by 0.9 per step into subnormal floats, which x86 processes
         // about a hundred times slower; below 1e-30 the moment is zero for any update anyway.

@@ -79,7 +79,7 @@ fn idx_reader_survives_damaged_input() {
             }
         }
         if let Ok(arr) = gunzip_if_gzip(bytes).and_then(|b| parse_idx(&b)) {
-            assert_eq!(arr.dims.iter().product::<usize>(), arr.data.len());
+            assert_eq!(arr.dims.iter().product::<usize>(), arr.data().len());
         }
     });
 }

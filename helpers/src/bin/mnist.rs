@@ -16,7 +16,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   mnist fetch    [--data-dir DIR]
   mnist verify   [--data-dir DIR]
-  mnist train    --model mlp|cnn [--epochs N] [--batch-size B] [--lr LR] [--seed S]
+  mnist train    --model mlp|cnn|deep-cnn [--epochs N] [--batch-size B] [--lr LR] [--seed S]
                  [--train-limit N] [--data-dir DIR] [--out DIR] [--json]
   mnist evaluate --weights FILE [--data-dir DIR] [--json]
   mnist predict  --weights FILE IMAGE.png...";
