@@ -89,19 +89,11 @@ def measure(args):
         ratios.append(("seed recipe s/epoch vs Keras", s["ours"] / s["keras"]))
         rows.append(("seed recipe", "accuracy gap", f"{acc['ours'] - acc['pytorch']:+.2f} points vs PyTorch", "", ""))
     if "load" in args.only:
-        runs = interleaved([("ours", OURS + ["load"]), ("numpy", NUMPY)], args.repeats, t)
-        raw["load"] = runs
-        s = {k: med(v, lambda r: r["load_seconds"]) for k, v in runs.items()}
-        for k in runs:
-            rows.append(("load + normalise 70,000 images", k, f"{1000 * s[k]:.0f} ms", "", ""))
-        ratios.append(("loading 70,000 images vs numpy", s["ours"] / s["numpy"]))
+        compare_times(args, raw, rows, ratios, "load", ("numpy", NUMPY), "load_seconds",
+                      "load + normalise 70,000 images", "loading 70,000 images vs numpy")
     if "eval" in args.only:
-        runs = interleaved([("ours", OURS + ["eval"]), ("pytorch", TORCH + ["eval"])], args.repeats, t)
-        raw["eval"] = runs
-        s = {k: med(v, lambda r: r["eval_seconds"]) for k, v in runs.items()}
-        for k in runs:
-            rows.append(("evaluate 10,000 test images (MLP)", k, f"{1000 * s[k]:.1f} ms", "", ""))
-        ratios.append(("evaluating 10,000 images vs PyTorch", s["ours"] / s["pytorch"]))
+        compare_times(args, raw, rows, ratios, "eval", ("pytorch", TORCH + ["eval"]), "eval_seconds",
+                      "evaluate 10,000 test images (MLP)", "evaluating 10,000 images vs PyTorch")
     if "convnet" in args.only:
         runs = interleaved([("ours", OURS + ["convnet"]),
                             ("pytorch", TORCH + ["convnet", "--epochs", str(CONVNET_CAP)])], args.cnn_repeats, t)
@@ -126,6 +118,17 @@ def measure(args):
         rows.append(("best CNN recipe", "ours", fmt_seconds(r["train_seconds"]),
                      f"{r['final_accuracy']:.2f}% test after {r['epochs']} epochs", ""))
     return rows, ratios, raw
+
+
+def compare_times(args, raw, rows, ratios, task, reference, key, row_label, ratio_label):
+    """One timed task, ours against one reference: table rows in ms and the ratio of medians."""
+    name, cmd = reference
+    runs = interleaved([("ours", OURS + [task]), (name, cmd)], args.repeats, args.threads)
+    raw[task] = runs
+    s = {k: med(v, lambda r: r[key]) for k, v in runs.items()}
+    for k in runs:
+        rows.append((row_label, k, f"{1000 * s[k]:.1f} ms", "", ""))
+    ratios.append((ratio_label, s["ours"] / s[name]))
 
 
 def fmt_seconds(s):

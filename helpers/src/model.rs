@@ -214,37 +214,19 @@ pub struct ConvSpec {
     pub stride: i64,
 }
 
+/// A convolution of `channels` outputs, `kernel` x `kernel`, moving `stride` pixels at a time.
+const fn conv(channels: i64, kernel: i64, stride: i64) -> ConvSpec {
+    ConvSpec {
+        channels,
+        kernel,
+        stride,
+    }
+}
+
 /// The fast CNN: two strided convolutions (28 -> 14 -> 7).
-const FAST_CONVS: [ConvSpec; 2] = [
-    ConvSpec {
-        channels: 32,
-        kernel: 5,
-        stride: 2,
-    },
-    ConvSpec {
-        channels: 64,
-        kernel: 3,
-        stride: 2,
-    },
-];
+const FAST_CONVS: [ConvSpec; 2] = [conv(32, 5, 2), conv(64, 3, 2)];
 /// The deeper CNN of the best recipe: a stride-1 convolution between the two strided ones.
-const DEEP_CONVS: [ConvSpec; 3] = [
-    ConvSpec {
-        channels: 32,
-        kernel: 5,
-        stride: 2,
-    },
-    ConvSpec {
-        channels: 64,
-        kernel: 3,
-        stride: 1,
-    },
-    ConvSpec {
-        channels: 64,
-        kernel: 3,
-        stride: 2,
-    },
-];
+const DEEP_CONVS: [ConvSpec; 3] = [conv(32, 5, 2), conv(64, 3, 1), conv(64, 3, 2)];
 
 /// A convnet of strided convolutions, each followed by batch normalisation and ReLU, then dropout
 /// and one dense layer. Striding instead of pooling keeps the feature maps small, which is what
