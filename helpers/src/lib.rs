@@ -5,7 +5,6 @@
 
 pub mod artifacts;
 pub mod augment;
-pub mod bench;
 pub mod config;
 pub mod data;
 pub mod display;

@@ -11,7 +11,8 @@
 //! ```
 
 use anyhow::{bail, Context, Result};
-use mnist_helpers::bench;
+mod tasks;
+
 use mnist_helpers::config::project_path;
 use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
 use mnist_helpers::plot::bar_chart;
@@ -46,19 +47,19 @@ fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
 fn measure(task: &str, args: &[String]) -> Result<Value> {
     let dir = project_path(DEFAULT_DATA_DIR);
     if task == "load" {
-        return bench::load(&dir, flag(args, "--repeats", 7)?);
+        return tasks::load(&dir, flag(args, "--repeats", 7)?);
     }
     let data = load_mnist(&dir)?;
     match task {
-        "seed" => bench::seed_recipe(&data, flag(args, "--epochs", 5)?),
-        "eval" => bench::evaluation(&data, flag(args, "--repeats", 7)?),
+        "seed" => tasks::seed_recipe(&data, flag(args, "--epochs", 5)?),
+        "eval" => tasks::evaluation(&data, flag(args, "--repeats", 7)?),
         "convnet" => {
             let cfg = TrainConfig::for_model(ModelKind::Cnn);
             let cfg = TrainConfig {
                 epochs: flag(args, "--epochs", cfg.epochs)?,
                 ..cfg
             };
-            bench::race_to_target(&data, &cfg, true)
+            tasks::race_to_target(&data, &cfg, true)
         }
         "best" => {
             let cfg = TrainConfig::best_cnn();
@@ -66,7 +67,7 @@ fn measure(task: &str, args: &[String]) -> Result<Value> {
                 epochs: flag(args, "--epochs", cfg.epochs)?,
                 ..cfg
             };
-            bench::race_to_target(&data, &cfg, false)
+            tasks::race_to_target(&data, &cfg, false)
         }
         other => bail!("unknown task {other:?}: expected load, seed, eval, convnet, best or chart"),
     }
@@ -113,7 +114,7 @@ fn run() -> Result<()> {
     let mut result = measure(task, &args[1..])?;
     result["framework"] = "ours".into();
     result["threads"] = threads.into();
-    result["peak_rss_mib"] = ((bench::peak_rss_mib() * 10.0).round() / 10.0).into();
+    result["peak_rss_mib"] = ((tasks::peak_rss_mib() * 10.0).round() / 10.0).into();
     println!("{result}");
     Ok(())
 }

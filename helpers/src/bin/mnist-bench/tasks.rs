@@ -1,11 +1,11 @@
-//! The measurements behind `mnist-bench`: the same tasks as the Python references in `bench/`,
+//! The measurements of `mnist-bench`: the same tasks as the Python references in `bench/`,
 //! on the same data split, each returning a JSON object.
 
-use crate::config::TrainConfig;
-use crate::data::{load_mnist, Mnist, Split};
-use crate::model::{ModelKind, Network};
-use crate::train::{evaluate_loss, fit, Progress, Trainer};
 use anyhow::Result;
+use mnist_helpers::config::TrainConfig;
+use mnist_helpers::data::{load_mnist, Mnist, Split};
+use mnist_helpers::model::{ModelKind, Network};
+use mnist_helpers::train::{evaluate_loss, fit, Progress, Trainer};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
