@@ -158,7 +158,7 @@ impl<'a> Trainer<'a> {
     /// One shuffled pass over the training set: returns (mean loss, accuracy in percent).
     pub fn run_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(f64, f64)> {
         self.epoch += 1;
-        let cfg = &self.cfg;
+        let cfg = self.cfg.clone();
         let device = self.net.vs.device();
         let n = self.train.len() as i64;
         let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu)); // [n]
@@ -181,25 +181,9 @@ impl<'a> Trainer<'a> {
             } else {
                 x
             };
-            let batch_labels = &label_values[start as usize..][..len as usize];
+            let y = labels.narrow(0, start, len); // [len]
             let (batch_loss, batch_correct) =
-                match self.net.model.manual_step(&x, batch_labels, &mut self.rng) {
-                    Some(step) => {
-                        let step = step?;
-                        self.opt.step_pairs(&step.grads)?;
-                        (step.loss_sum, step.correct)
-                    }
-                    None => {
-                        let y = labels.narrow(0, start, len); // [len]
-                        let logits = self.net.model.logits(&x, true); // [len, 10]
-                        let loss = logits.cross_entropy_for_logits(&y); // []
-                        self.opt.backward_step(&loss)?;
-                        (
-                            loss.double_value(&[]) * len as f64,
-                            count_correct(&logits, batch_labels)?,
-                        )
-                    }
-                };
+                self.step(&x, &y, &label_values[start as usize..][..len as usize])?;
             loss_sum += batch_loss;
             correct += batch_correct;
             let done = step as usize + 1;
@@ -214,6 +198,27 @@ impl<'a> Trainer<'a> {
             }
         }
         Ok((loss_sum / n as f64, 100.0 * correct as f64 / n as f64))
+    }
+}
+
+impl Trainer<'_> {
+    /// One optimiser step on images `x` ([b, 1, 28, 28]) with labels `y` ([b], and the same as
+    /// `label_values`): the model's own step where it has one, else autograd. Returns (loss sum,
+    /// correct count) of the batch.
+    fn step(&mut self, x: &Tensor, y: &Tensor, label_values: &[i64]) -> Result<(f64, usize)> {
+        if let Some(step) = self.net.model.manual_step(x, label_values, &mut self.rng) {
+            let step = step?;
+            self.opt.step_pairs(&step.grads)?;
+            return Ok((step.loss_sum, step.correct));
+        }
+        let logits = self.net.model.logits(x, true); // [b, 10]
+        let loss = logits.cross_entropy_for_logits(y); // []
+        self.opt.backward_step(&loss)?;
+        let batch = label_values.len() as f64;
+        Ok((
+            loss.double_value(&[]) * batch,
+            count_correct(&logits, label_values)?,
+        ))
     }
 }
 
