@@ -73,25 +73,6 @@ fn main() {
         "Adam step_pairs (ours)",
         micros(|| adam.step_pairs(&step.grads).unwrap()),
     );
-    for (p, g) in &step.grads {
-        println!(
-            "  grad {:?} contiguous {} min|g| {:e}",
-            g.size(),
-            g.is_contiguous(),
-            g.abs().min().double_value(&[])
-        );
-        let _ = p;
-    }
-    let rand_pairs: Vec<(Tensor, Tensor)> = step
-        .grads
-        .iter()
-        .map(|(p, g)| (p.shallow_clone(), g.rand_like()))
-        .collect();
-    let mut adam2 = Adam::new(&net.vs, AdamConfig::with_lr(1e-3));
-    report(
-        "Adam step_pairs, random grads",
-        micros(|| adam2.step_pairs(&rand_pairs).unwrap()),
-    );
     let a = Tensor::rand([32, 784], (Kind::Float, Device::Cpu));
     let w = Tensor::rand([128, 784], (Kind::Float, Device::Cpu));
     report(

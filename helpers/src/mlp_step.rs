@@ -10,6 +10,7 @@
 use crate::raw::{f32_slice, f32_slice_mut, is_plain_cpu_f32};
 use crate::rng::SplitMix64;
 use crate::sparse::{sparse_affine, sparse_weight_grad};
+use crate::train::argmax;
 use anyhow::{ensure, Result};
 use tch::{Device, Kind, Tensor};
 
@@ -81,17 +82,7 @@ fn softmax_cross_entropy(logits: &mut [f32], labels: &[i64]) -> (f64, usize, Vec
     let (mut loss_sum, mut correct) = (0.0f64, 0);
     let mut bias_grad = vec![0.0f32; classes];
     for (row, &label) in logits.chunks_exact_mut(classes).zip(labels) {
-        let (best, max) =
-            row.iter().enumerate().fold(
-                (0, f32::NEG_INFINITY),
-                |b, (i, &v)| {
-                    if v > b.1 {
-                        (i, v)
-                    } else {
-                        b
-                    }
-                },
-            );
+        let (best, max) = argmax(row);
         correct += usize::from(best == label as usize);
         let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
         loss_sum += f64::from(sum.ln() + max - row[label as usize]);

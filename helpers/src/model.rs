@@ -147,12 +147,7 @@ impl Mlp {
         }
     }
 
-    /// The first layer's weights: [128, 784], one 28x28 template per hidden unit.
-    pub fn first_layer_weights(&self) -> Tensor {
-        self.w1.detach().tr().contiguous()
-    }
-
-    /// The weights as the hand-written CPU step and evaluation use them.
+    /// The weights as the hand-written CPU training step reads them.
     fn weights(&self) -> Option<MlpWeights<'_>> {
         Some(MlpWeights {
             w1: &self.w1,

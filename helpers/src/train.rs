@@ -228,12 +228,12 @@ fn count_correct(logits: &Tensor, labels: &[i64]) -> Result<usize> {
     Ok(values
         .chunks_exact(LABELS as usize)
         .zip(labels)
-        .filter(|(row, &label)| argmax(row) == label as usize)
+        .filter(|(row, &label)| argmax(row).0 == label as usize)
         .count())
 }
 
-/// Index of the largest value (the first one on ties, as libtorch's argmax).
-fn argmax(row: &[f32]) -> usize {
+/// Index and value of the largest entry (the first one on ties, as libtorch's argmax).
+pub(crate) fn argmax(row: &[f32]) -> (usize, f32) {
     row.iter()
         .enumerate()
         .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
@@ -243,7 +243,6 @@ fn argmax(row: &[f32]) -> usize {
                 best
             }
         })
-        .0
 }
 
 /// Fails when the running loss is no longer a finite number.
