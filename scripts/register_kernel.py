@@ -15,8 +15,10 @@ PASSED_THROUGH = ["LIBTORCH_USE_PYTORCH", "LD_LIBRARY_PATH", "PATH", "MNIST_ROOT
 
 def kernel_spec(evcxr: str) -> dict:
     env = {k: os.environ[k] for k in PASSED_THROUGH if os.environ.get(k)}
+    # kernel.sh gives each kernel a build directory that outlives it (see the script).
+    launcher = str(Path(__file__).resolve().parent / "kernel.sh")
     return {
-        "argv": [evcxr, "--control_file", "{connection_file}"],
+        "argv": [launcher, evcxr, "--control_file", "{connection_file}"],
         "display_name": "Rust (mnist)",
         "language": "rust",
         "interrupt_mode": "message",

@@ -1,11 +1,12 @@
-//! The seed MLP's training step written out by hand, for the CPU.
+//! The seed MLP's training step (and its inference) written out by hand, for the CPU.
 //!
 //! At the seed recipe's batch of 32 the arithmetic of a step is small and autograd's bookkeeping
 //! plus a dozen small tensor operations (dropout's mask, softmax, loss, their gradients) cost more
 //! than the arithmetic. Here the first layer and its weight gradient skip the blank pixels
 //! ([`crate::sparse`]), libtorch does the second layer's three small matrix products, and ReLU,
 //! dropout, softmax, cross-entropy and their gradients are one Rust pass each over buffers of at
-//! most 32x128 values. Tests check the gradients against autograd's.
+//! most 32x128 values. Tests check the gradients against autograd's. Inference is all Rust, the
+//! images split between libtorch's thread count.
 
 use crate::raw::{f32_slice, f32_slice_mut, is_plain_cpu_f32};
 use crate::rng::SplitMix64;
@@ -135,8 +136,9 @@ pub fn mlp_step(
         let width = w.hidden();
         let mut hidden = Tensor::empty([batch, width], (Kind::Float, Device::Cpu)); // [b, hidden]
         let mut gw1 = Tensor::zeros(w.w1.size(), (Kind::Float, Device::Cpu)); // [784, hidden]
-                                                                              // SAFETY: `mlp_step` callers check `usable_with`; the outputs are new and unshared, and
-                                                                              // the slices end before the tensors are used again.
+
+        // SAFETY: `mlp_step` callers check `usable_with`; the outputs are new and unshared, and
+        // the slices end before the tensors are used again.
         let (xs, factors) = unsafe {
             let (xs, w1, b1) = (f32_slice(&x), f32_slice(w.w1), f32_slice(w.b1));
             let hidden_values = f32_slice_mut(&mut hidden);
@@ -144,13 +146,15 @@ pub fn mlp_step(
             (xs, relu_dropout(hidden_values, 1.0 - dropout, rng))
         };
         let mut logits = w.b2.addmm(&hidden, &w.w2.tr()); // [b, 10]
-                                                          // SAFETY: as above, a fresh contiguous f32 CPU tensor.
+
+        // SAFETY: as above, a fresh contiguous f32 CPU tensor.
         let (loss_sum, correct, gb2) =
             softmax_cross_entropy(unsafe { f32_slice_mut(&mut logits) }, labels);
         let grad_logits = logits; // [b, 10], now d(mean loss)/d(logits)
         let gw2 = grad_logits.tr().mm(&hidden); // [10, hidden]
         let mut grad_hidden = grad_logits.mm(w.w2); // [b, hidden]
-                                                    // SAFETY: as above, a fresh contiguous f32 CPU tensor; `gw1` is ours alone.
+
+        // SAFETY: as above, a fresh contiguous f32 CPU tensor; `gw1` is ours alone.
         let gb1 = unsafe {
             let delta = f32_slice_mut(&mut grad_hidden);
             let gb1 = apply_factors(delta, &factors, width as usize);
@@ -169,6 +173,83 @@ pub fn mlp_step(
             grads,
         })
     })
+}
+
+/// Logits in evaluation mode (no dropout, no gradients) for `images` ([b, 784] or
+/// [b, 1, 28, 28]) on libtorch's thread count. The caller checks [`MlpWeights::usable_with`].
+pub fn mlp_infer(w: &MlpWeights, images: &Tensor) -> Tensor {
+    let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
+    mlp_infer_on(w, images, threads)
+}
+
+/// [`mlp_infer`] on up to `threads` threads. The whole pass is Rust: each thread takes a share of
+/// the images through the sparse first layer, ReLU and the second layer, so no libtorch operation
+/// runs (and leaves its worker threads spinning on the cores) in between.
+fn mlp_infer_on(w: &MlpWeights, images: &Tensor, threads: usize) -> Tensor {
+    const MIN_ROWS_PER_THREAD: usize = 64;
+    let batch = images.size()[0];
+    let x = images.view([batch, -1]); // [b, 784]
+    let mut logits = Tensor::empty([batch, w.b2.numel() as i64], (Kind::Float, Device::Cpu)); // [b, 10]
+    let (inputs, classes) = (x.size()[1] as usize, w.b2.numel());
+    let threads = threads.clamp(1, (batch as usize / MIN_ROWS_PER_THREAD).max(1));
+    let per_thread = (batch as usize).div_ceil(threads).max(1);
+    // SAFETY: the caller checked `usable_with`; `logits` is new and unshared, and the slices end
+    // before it is returned.
+    unsafe {
+        let (xs, out) = (f32_slice(&x), f32_slice_mut(&mut logits));
+        let layers = (
+            f32_slice(w.w1),
+            f32_slice(w.b1),
+            f32_slice(w.w2),
+            f32_slice(w.b2),
+        );
+        let parts = xs
+            .chunks(per_thread * inputs)
+            .zip(out.chunks_mut(per_thread * classes));
+        std::thread::scope(|scope| {
+            for (x_part, out_part) in parts {
+                scope.spawn(move || mlp_rows(layers, x_part, out_part));
+            }
+        });
+    }
+    logits
+}
+
+/// Logits of the rows of `x` into `out`: the sparse first layer, ReLU, then the second layer
+/// (`w2` [10, hidden] as nn::Linear stores it) as dot products eight lanes at a time.
+fn mlp_rows(layers: (&[f32], &[f32], &[f32], &[f32]), x: &[f32], out: &mut [f32]) {
+    let (w1, b1, w2, b2) = layers;
+    let (width, classes) = (b1.len(), b2.len());
+    let rows = out.len() / classes;
+    let mut hidden = vec![0.0f32; rows * width]; // [rows, hidden]
+    sparse_affine(x, w1, b1, &mut hidden);
+    for (h, o) in hidden
+        .chunks_exact_mut(width)
+        .zip(out.chunks_exact_mut(classes))
+    {
+        h.iter_mut().for_each(|v| *v = v.max(0.0));
+        for ((o, w), b) in o.iter_mut().zip(w2.chunks_exact(width)).zip(b2) {
+            *o = b + dot(h, w);
+        }
+    }
+}
+
+/// Dot product with eight independent partial sums (the compiler keeps them in one vector).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
@@ -192,6 +273,22 @@ mod tests {
             b1: &vars["fc1.bias"],
             w2: &vars["fc2.weight"],
             b2: &vars["fc2.bias"],
+        }
+    }
+
+    #[test]
+    fn inference_matches_the_dense_forward_pass() {
+        let net = Network::seeded(ModelKind::Mlp, 0.2, Device::Cpu, 3);
+        // [300, 1, 28, 28], about 80% zeros like MNIST, enough rows for two threads
+        let x = (Tensor::rand([300, 1, 28, 28], (Kind::Float, Device::Cpu)) - 0.8).relu();
+        let vars = net.vs.variables();
+        let dense = tch::no_grad(|| net.model.logits(&x, false)); // [300, 10]
+        for threads in [1, 2, 7] {
+            let sparse = mlp_infer_on(&weights(&vars), &x, threads);
+            assert_eq!(sparse.size(), vec![300, 10]);
+            let err = (&dense - &sparse).abs().max().double_value(&[]);
+            assert!(err < 1e-4, "{threads} threads: max difference {err}");
+            assert!(!sparse.requires_grad());
         }
     }
 

@@ -1,7 +1,7 @@
 //! The two classifiers, the seed MLP and a small CNN, behind one trait. Both return logits.
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, LABELS};
-use crate::mlp_step::{mlp_step, ManualStep, MlpWeights};
+use crate::mlp_step::{mlp_infer, mlp_step, ManualStep, MlpWeights};
 use crate::rng::SplitMix64;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,11 @@ pub struct LayerSummary {
 pub trait Classifier: fmt::Debug + Send {
     /// Logits: [batch, 1, 28, 28] -> [batch, 10]; `train` turns dropout on.
     fn logits(&self, images: &Tensor, train: bool) -> Tensor;
+    /// Logits in evaluation mode without gradients (the caller disables autograd); models with a
+    /// faster path for inference override it.
+    fn infer(&self, images: &Tensor) -> Tensor {
+        self.logits(images, false)
+    }
     /// Which architecture this is.
     fn kind(&self) -> ModelKind;
     /// The layers in order, for a summary table.
@@ -166,6 +171,13 @@ impl Classifier for Mlp {
             .relu()
             .dropout(self.dropout, train)
             .apply(&self.fc2) // [batch, 10]
+    }
+
+    fn infer(&self, images: &Tensor) -> Tensor {
+        match self.weights() {
+            Some(w) if w.usable_with(images) => mlp_infer(&w, images),
+            _ => self.logits(images, false),
+        }
     }
 
     fn kind(&self) -> ModelKind {
@@ -380,7 +392,7 @@ impl Network {
     pub fn logits(&self, images: &Tensor) -> Tensor {
         tch::no_grad(|| {
             let images = images.to_device(self.vs.device());
-            self.model.logits(&images, false)
+            self.model.infer(&images)
         })
     }
 

@@ -261,22 +261,49 @@ pub fn evaluate_loss(net: &Network, split: &Split) -> (f64, f64) {
     if split.is_empty() {
         return (f64::NAN, f64::NAN);
     }
-    let (images, labels) = (&split.images, &split.labels.to_device(net.vs.device()));
-    let n = split.len() as i64;
-    let mut loss_sum = 0.0;
-    let mut correct = 0;
-    for start in (0..n).step_by(EVAL_BATCH as usize) {
-        let len = EVAL_BATCH.min(n - start);
-        let logits = net.logits(&images.narrow(0, start, len)); // [len, 10]
-        let y = labels.narrow(0, start, len); // [len]
-        loss_sum += logits.cross_entropy_for_logits(&y).double_value(&[]) * len as f64;
-        correct += logits
-            .argmax(-1, false)
-            .eq_tensor(&y)
-            .sum(Kind::Int64)
-            .int64_value(&[]);
+    let labels = copy_to_vec::<i64>(&split.labels.to_kind(Kind::Int64)); // [n]
+    let (mut loss_sum, mut correct) = (0.0, 0);
+    for (start, batch_labels) in (0..)
+        .step_by(EVAL_BATCH as usize)
+        .zip(labels.chunks(EVAL_BATCH as usize))
+    {
+        let logits = net.logits(&split.images.narrow(0, start, batch_labels.len() as i64)); // [len, 10]
+        let (loss, right) = loss_and_correct(&copy_to_vec::<f32>(&logits), batch_labels);
+        loss_sum += loss;
+        correct += right;
     }
-    (loss_sum / n as f64, 100.0 * correct as f64 / n as f64)
+    let n = labels.len() as f64;
+    (loss_sum / n, 100.0 * correct as f64 / n)
+}
+
+/// A tensor's values, copied to the CPU, in row-major order.
+fn copy_to_vec<T: tch::kind::Element + Default + Clone>(t: &Tensor) -> Vec<T> {
+    let t = t
+        .detach()
+        .to_device(Device::Cpu)
+        .to_kind(T::KIND)
+        .contiguous();
+    let mut values = vec![T::default(); t.numel()];
+    t.copy_data(&mut values, t.numel());
+    values
+}
+
+/// Sum of the cross-entropy losses and the number of rows whose largest logit is their label, for
+/// `logits` ([len, 10], row-major). A plain loop: a few small tensor operations per batch cost
+/// more than the arithmetic.
+fn loss_and_correct(logits: &[f32], labels: &[i64]) -> (f64, usize) {
+    logits.chunks_exact(LABELS as usize).zip(labels).fold(
+        (0.0, 0),
+        |(loss, correct), (row, &label)| {
+            let (best, max) = argmax(row);
+            let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
+            let row_loss = f64::from(sum.ln() + max - row[label as usize]);
+            (
+                loss + row_loss,
+                correct + usize::from(best == label as usize),
+            )
+        },
+    )
 }
 
 /// A progress printer for terminals and notebooks: one line per epoch, and a line within an epoch

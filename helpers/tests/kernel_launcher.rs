@@ -1,0 +1,87 @@
+//! scripts/kernel.sh: each running kernel gets its own persistent build folder, and a kernel that
+//! finds them all taken falls back to evcxr's temporary folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn launcher() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kernel.sh")
+}
+
+/// Runs the launcher with `env` standing in for evcxr_jupyter; returns the EVCXR_TMPDIR it got.
+fn build_folder(root: &Path) -> Option<String> {
+    let out = Command::new(launcher())
+        .arg("/usr/bin/env")
+        .env("MNIST_ROOT", root)
+        .env_remove("EVCXR_TMPDIR")
+        .output()
+        .expect("run scripts/kernel.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("EVCXR_TMPDIR=").map(str::to_string))
+}
+
+/// Holds the lock of build folder `slot` (as a running kernel would) until killed.
+fn hold(root: &Path, slot: usize) -> Child {
+    let lock = root.join(format!("target/kernels/{slot}.lock"));
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    // --close: only flock itself holds the lock, so killing it frees the lock.
+    let mut child = Command::new("flock")
+        .arg("--close")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("flock");
+    // Wait until the lock is taken: a non-blocking attempt fails from then on.
+    for _ in 0..200 {
+        let free = Command::new("flock")
+            .args(["--nonblock", "--conflict-exit-code", "3"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap();
+        if free.code() == Some(3) {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    panic!("lock {slot} was never taken");
+}
+
+#[test]
+fn kernels_take_free_build_folders_in_turn_then_fall_back() {
+    let root = tempfile::tempdir().unwrap();
+    let folder = |slot: usize| {
+        root.path()
+            .join(format!("target/kernels/{slot}"))
+            .display()
+            .to_string()
+    };
+    // One kernel at a time: always the first folder, so it stays warm.
+    assert_eq!(build_folder(root.path()), Some(folder(0)));
+    assert_eq!(build_folder(root.path()), Some(folder(0)));
+    let mut holders = Vec::new();
+    for slot in 0..4 {
+        holders.push(hold(root.path(), slot));
+        let expected = (slot < 3).then(|| folder(slot + 1));
+        assert_eq!(
+            build_folder(root.path()),
+            expected,
+            "{} folders taken",
+            slot + 1
+        );
+    }
+    for mut h in holders {
+        h.kill().unwrap();
+        h.wait().unwrap();
+    }
+    assert_eq!(build_folder(root.path()), Some(folder(0)));
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's Jupyter kernel: evcxr_jupyter with a build directory that outlives the kernel.
+#
+# evcxr builds a kernel's cells in a new temporary directory, so every new kernel compiled the
+# helper crate again (its dependencies come from evcxr's :cache, the crate itself does not) and
+# the setup cell took about 20 s. Here a kernel takes one of a few persistent build directories
+# under target/kernels/, locked for as long as the kernel runs, so the next kernel finds the last
+# one's build and cargo recompiles only what changed. When every directory is taken by a running
+# kernel, the new one uses evcxr's temporary directory: a slower start, the same results.
+#
+# Usage (kernel.json's argv): kernel.sh EVCXR_JUPYTER ARGS...
+set -euo pipefail
+evcxr=$1
+shift
+slots="${MNIST_ROOT:?MNIST_ROOT is set in kernel.json}/target/kernels"
+for slot in 0 1 2 3; do
+  mkdir -p "$slots/$slot" 2>/dev/null || break
+  exec {lock}>"$slots/$slot.lock"
+  # The lock lives as long as this descriptor: evcxr inherits it and the kernel's exit frees it.
+  if flock --nonblock "$lock"; then
+    export EVCXR_TMPDIR="$slots/$slot"
+    exec "$evcxr" "$@"
+  fi
+  exec {lock}>&-
+done
+exec "$evcxr" "$@"
