@@ -217,19 +217,18 @@ impl Trainer<'_> {
         let batch = label_values.len() as f64;
         Ok((
             loss.double_value(&[]) * batch,
-            count_correct(&logits, label_values)?,
+            count_correct(&logits, label_values),
         ))
     }
 }
 
 /// How many rows of `logits` ([len, 10]) have their largest value at the row's label.
-fn count_correct(logits: &Tensor, labels: &[i64]) -> Result<usize> {
-    let values = Vec::<f32>::try_from(&logits.detach().to_device(Device::Cpu).flatten(0, -1))?; // [len * 10]
-    Ok(values
+fn count_correct(logits: &Tensor, labels: &[i64]) -> usize {
+    copy_to_vec::<f32>(logits)
         .chunks_exact(LABELS as usize)
         .zip(labels)
         .filter(|(row, &label)| argmax(row).0 == label as usize)
-        .count())
+        .count()
 }
 
 /// Index and value of the largest entry (the first one on ties, as libtorch's argmax).
@@ -323,5 +322,33 @@ pub fn print_progress(every: Duration) -> impl FnMut(Progress) {
         }
         last = Instant::now();
         let _ = std::io::stdout().flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_and_correct_match_libtorch() {
+        let labels: Vec<i64> = (0..50).map(|i| (i * 7) % 10).collect();
+        let y = Tensor::from_slice(&labels);
+        // [50, 10], the label's logit raised in every other row so that about half are right
+        let boost = y.one_hot(10).to_kind(Kind::Float)
+            * Tensor::from_slice(&[4.0f32, 0.0]).repeat([25]).unsqueeze(1);
+        let logits = Tensor::randn([50, 10], (Kind::Float, Device::Cpu)) * 3.0 + boost;
+        let (loss, correct) = loss_and_correct(&copy_to_vec::<f32>(&logits), &labels);
+        let want_loss = logits.cross_entropy_for_logits(&y).double_value(&[]) * 50.0;
+        let want_correct = logits
+            .argmax(-1, false)
+            .eq_tensor(&y)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        assert!(
+            (loss - want_loss).abs() < 1e-4 * want_loss,
+            "{loss} vs {want_loss}"
+        );
+        assert_eq!(correct as i64, want_correct);
+        assert!(want_correct > 10, "the test needs right and wrong rows");
     }
 }
