@@ -83,10 +83,7 @@ fn weighted_rows<const FMA: bool, const BLOCK: usize>(
     while start + BLOCK <= columns {
         let mut acc = [0.0f32; BLOCK];
         acc.copy_from_slice(&init[start..start + BLOCK]);
-        for (i, &(k, v)) in terms.iter().enumerate() {
-            if let Some(&(ahead, _)) = terms.get(i + PREFETCH_AHEAD) {
-                prefetch_floats::<BLOCK>(rows, ahead * stride + start);
-            }
+        for &(k, v) in terms {
             let row = &rows[k * stride + start..][..BLOCK];
             for (a, &r) in acc.iter_mut().zip(row) {
                 *a = madd::<FMA>(*a, v, r);
@@ -99,26 +96,6 @@ fn weighted_rows<const FMA: bool, const BLOCK: usize>(
         out[c] = terms.iter().fold(init[c], |a, &(k, v)| {
             madd::<FMA>(a, v, rows[k * stride + c])
         });
-    }
-}
-
-/// How many nonzero pixels ahead [`weighted_rows`] asks for weight rows: the rows come in no
-/// order the hardware prefetcher can guess, and waiting for each from L2 cost twice the loads.
-const PREFETCH_AHEAD: usize = 4;
-
-/// Asks for the cache lines of `values[start..start + N]` (a hint; out-of-range starts are skipped).
-#[inline(always)]
-fn prefetch_floats<const N: usize>(values: &[f32], start: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(block) = values.get(start..start + N) {
-        for line in block.chunks(16) {
-            // SAFETY: a prefetch hint for memory inside `values`; it never faults.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    line.as_ptr().cast(),
-                )
-            };
-        }
     }
 }
 
