@@ -129,11 +129,125 @@ fn sparse_affine_generic<const FMA: bool, const BLOCK: usize>(
 ) {
     let outputs = bias.len();
     let inputs = w.len() / outputs;
+    if outputs.is_multiple_of(BLOCK) && x.len() >= TILED_MIN_ROWS * inputs {
+        return sparse_affine_tiled::<FMA, BLOCK>(x, w, bias, out);
+    }
     let mut nonzero = vec![(0usize, 0.0f32); inputs];
     for (x_row, out_row) in x.chunks_exact(inputs).zip(out.chunks_exact_mut(outputs)) {
         let count = compact_nonzero(x_row, &mut nonzero);
         weighted_rows::<FMA, BLOCK>(&nonzero[..count], w, outputs, bias, out_row);
     }
+}
+
+/// Rows from which [`sparse_affine`] switches to the tiled loop (packing `w` then pays off).
+const TILED_MIN_ROWS: usize = 256;
+/// Images that the tiled loop takes together: their sums for one column block stay in L1.
+const TILE_IMAGES: usize = 32;
+/// Weight rows per tile, in chunks of 32 pixels (those of [`compact_nonzero`]): 128 rows of 64
+/// columns (32 KiB) measured best on an AVX2 machine; wider blocks take proportionally fewer.
+const fn tile_chunks(block: usize) -> usize {
+    let chunks = 4 * 64 / block;
+    if chunks == 0 {
+        1
+    } else {
+        chunks
+    }
+}
+
+/// [`sparse_affine`] for many rows, arranged so that the weights come from L1 instead of L2.
+///
+/// The row-at-a-time loop reads one weight row per nonzero pixel from all over `w` (400 KB for
+/// 784 x 128), so every multiply-add waits on L2. Here `w` is first copied into column blocks
+/// ([outputs / BLOCK, inputs, BLOCK]); then, for 32 images at a time, one column block and one
+/// tile of pixels at a time, each image adds its nonzero pixels of that tile to its sums (kept
+/// in `out`), so the tile is read from L1 by all 32 images. About 20% faster than row at a time
+/// on 10,000 MNIST images (`cargo run --release --example eval_profile`).
+#[inline(always)]
+fn sparse_affine_tiled<const FMA: bool, const BLOCK: usize>(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    let outputs = bias.len();
+    let inputs = w.len() / outputs;
+    let mut packed = vec![0.0f32; w.len()]; // [blocks, inputs, BLOCK]
+    for (j, w_row) in w.chunks_exact(outputs).enumerate() {
+        for (b, part) in w_row.chunks_exact(BLOCK).enumerate() {
+            packed[(b * inputs + j) * BLOCK..][..BLOCK].copy_from_slice(part);
+        }
+    }
+    let chunks = inputs.div_ceil(32);
+    let tile_chunks = tile_chunks(BLOCK);
+    let mut nonzero = vec![(0usize, 0.0f32); TILE_IMAGES * inputs];
+    // starts[i * (chunks + 1) + c]: where image i's nonzero pixels of chunk c begin.
+    let mut starts = vec![0usize; TILE_IMAGES * (chunks + 1)];
+    for (x_rows, out_rows) in x
+        .chunks(TILE_IMAGES * inputs)
+        .zip(out.chunks_mut(TILE_IMAGES * outputs))
+    {
+        let images = x_rows.len() / inputs;
+        for (i, x_row) in x_rows.chunks_exact(inputs).enumerate() {
+            let terms = &mut nonzero[i * inputs..][..inputs];
+            let bounds = &mut starts[i * (chunks + 1)..][..chunks + 1];
+            compact_nonzero_chunks(x_row, terms, bounds);
+        }
+        for (b, w_block) in packed.chunks_exact(inputs * BLOCK).enumerate() {
+            let columns = b * BLOCK..(b + 1) * BLOCK;
+            for out_row in out_rows.chunks_exact_mut(outputs) {
+                out_row[columns.clone()].copy_from_slice(&bias[columns.clone()]);
+            }
+            for first_chunk in (0..chunks).step_by(tile_chunks) {
+                let last_chunk = (first_chunk + tile_chunks).min(chunks);
+                let pixels = first_chunk * 32..(last_chunk * 32).min(inputs);
+                let w_tile = &w_block[pixels.start * BLOCK..pixels.end * BLOCK];
+                for i in 0..images {
+                    let bounds = &starts[i * (chunks + 1)..][..chunks + 1];
+                    let image_terms = &nonzero[i * inputs..];
+                    let terms = &image_terms[bounds[first_chunk]..bounds[last_chunk]];
+                    if terms.is_empty() {
+                        continue;
+                    }
+                    let sums = &mut out_rows[i * outputs + b * BLOCK..][..BLOCK];
+                    add_rows::<FMA, BLOCK>(terms, w_tile, pixels.start, sums);
+                }
+            }
+        }
+    }
+}
+
+/// `sums += Σ v · tile[k - offset]` over `terms` = (k, v), rows of `BLOCK` floats, in registers.
+#[inline(always)]
+fn add_rows<const FMA: bool, const BLOCK: usize>(
+    terms: &[(usize, f32)],
+    tile: &[f32],
+    offset: usize,
+    sums: &mut [f32],
+) {
+    let mut acc = [0.0f32; BLOCK];
+    acc.copy_from_slice(sums);
+    for &(k, v) in terms {
+        let row = &tile[(k - offset) * BLOCK..][..BLOCK];
+        for (a, &r) in acc.iter_mut().zip(row) {
+            *a = madd::<FMA>(*a, v, r);
+        }
+    }
+    sums.copy_from_slice(&acc);
+}
+
+/// [`compact_nonzero`] that also records where each chunk of 32 values starts in `out`:
+/// `starts[c]` for chunk c, and `starts[chunks]` = the total.
+#[inline(always)]
+fn compact_nonzero_chunks(values: &[f32], out: &mut [(usize, f32)], starts: &mut [usize]) {
+    let mut count = 0;
+    for (c, chunk) in values.chunks(32).enumerate() {
+        starts[c] = count;
+        count += compact_nonzero(chunk, &mut out[count..]);
+        for t in &mut out[starts[c]..count] {
+            t.0 += c * 32;
+        }
+    }
+    starts[values.len().div_ceil(32)] = count;
 }
 
 #[inline(always)]
@@ -212,6 +326,25 @@ mod tests {
             let mut generic = vec![0.0; n * outputs];
             sparse_affine_generic::<false, 64>(&x, &w, &bias, &mut generic);
             assert!(close(&generic, &out));
+        }
+    }
+
+    #[test]
+    fn tiled_affine_matches_dense_product() {
+        // Enough rows for the tiled loop, a partial last group of images, inputs that end inside
+        // a chunk of 32, and column counts that are whole blocks for AVX2 (64) and AVX-512 (128).
+        for (n, inputs, outputs) in [(TILED_MIN_ROWS + 37, 100, 128), (TILED_MIN_ROWS, 300, 64)] {
+            let (x, w, bias) = (
+                values(n * inputs, 6, 0.8),
+                values(inputs * outputs, 7, 0.0),
+                values(outputs, 8, 0.0),
+            );
+            let mut out = vec![f32::NAN; n * outputs];
+            sparse_affine(&x, &w, &bias, &mut out);
+            assert!(close(&out, &dense(&x, &w, &bias)));
+            let mut tiled = vec![f32::NAN; n * outputs];
+            sparse_affine_tiled::<false, 64>(&x, &w, &bias, &mut tiled);
+            assert!(close(&tiled, &out));
         }
     }
 
