@@ -10,6 +10,9 @@
 #
 # Usage (kernel.json's argv): kernel.sh EVCXR_JUPYTER ARGS...
 set -euo pipefail
+# evcxr announces "No configuration file found, use the default configuration" on every start (it
+# looks for an optional ~/.config/evcxr); keep that line out of Jupyter's and the main job's logs.
+exec > >(grep --line-buffered -v '^No configuration file found')
 evcxr=$1
 shift
 slots="${MNIST_ROOT:?MNIST_ROOT is set in kernel.json}/target/kernels"

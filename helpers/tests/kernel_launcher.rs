@@ -85,3 +85,16 @@ fn kernels_take_free_build_folders_in_turn_then_fall_back() {
     }
     assert_eq!(build_folder(root.path()), Some(folder(0)));
 }
+
+#[test]
+fn evcxr_config_notice_is_dropped_and_other_output_kept() {
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(launcher())
+        .args(["/bin/sh", "-c"])
+        .arg("echo 'No configuration file found, use the default configuration'; echo kept")
+        .env("MNIST_ROOT", root.path())
+        .output()
+        .expect("run scripts/kernel.sh");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "kept\n");
+}
