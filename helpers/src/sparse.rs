@@ -143,16 +143,9 @@ fn sparse_affine_generic<const FMA: bool, const BLOCK: usize>(
 const TILED_MIN_ROWS: usize = 256;
 /// Images that the tiled loop takes together: their sums for one column block stay in L1.
 const TILE_IMAGES: usize = 32;
-/// Weight rows per tile, in chunks of 32 pixels (those of [`compact_nonzero`]): 128 rows of 64
-/// columns (32 KiB) measured best on an AVX2 machine; wider blocks take proportionally fewer.
-const fn tile_chunks(block: usize) -> usize {
-    let chunks = 4 * 64 / block;
-    if chunks == 0 {
-        1
-    } else {
-        chunks
-    }
-}
+/// Weight rows per tile, in chunks of 32 pixels (those of [`compact_nonzero`]), for blocks of 64
+/// columns: 128 rows (32 KiB) measured best on an AVX2 machine; wider blocks take fewer.
+const TILE_CHUNKS_AT_64: usize = 4;
 
 /// [`sparse_affine`] for many rows, arranged so that the weights come from L1 instead of L2.
 ///
@@ -178,7 +171,7 @@ fn sparse_affine_tiled<const FMA: bool, const BLOCK: usize>(
         }
     }
     let chunks = inputs.div_ceil(32);
-    let tile_chunks = tile_chunks(BLOCK);
+    let tile_chunks = (TILE_CHUNKS_AT_64 * 64 / BLOCK).max(1);
     let mut nonzero = vec![(0usize, 0.0f32); TILE_IMAGES * inputs];
     // starts[i * (chunks + 1) + c]: where image i's nonzero pixels of chunk c begin.
     let mut starts = vec![0usize; TILE_IMAGES * (chunks + 1)];
@@ -199,8 +192,6 @@ fn sparse_affine_tiled<const FMA: bool, const BLOCK: usize>(
             }
             for first_chunk in (0..chunks).step_by(tile_chunks) {
                 let last_chunk = (first_chunk + tile_chunks).min(chunks);
-                let pixels = first_chunk * 32..(last_chunk * 32).min(inputs);
-                let w_tile = &w_block[pixels.start * BLOCK..pixels.end * BLOCK];
                 for i in 0..images {
                     let bounds = &starts[i * (chunks + 1)..][..chunks + 1];
                     let image_terms = &nonzero[i * inputs..];
@@ -209,30 +200,12 @@ fn sparse_affine_tiled<const FMA: bool, const BLOCK: usize>(
                         continue;
                     }
                     let sums = &mut out_rows[i * outputs + b * BLOCK..][..BLOCK];
-                    add_rows::<FMA, BLOCK>(terms, w_tile, pixels.start, sums);
+                    let before: [f32; BLOCK] = sums.try_into().expect("one block of sums");
+                    weighted_rows::<FMA, BLOCK>(terms, w_block, BLOCK, &before, sums);
                 }
             }
         }
     }
-}
-
-/// `sums += Σ v · tile[k - offset]` over `terms` = (k, v), rows of `BLOCK` floats, in registers.
-#[inline(always)]
-fn add_rows<const FMA: bool, const BLOCK: usize>(
-    terms: &[(usize, f32)],
-    tile: &[f32],
-    offset: usize,
-    sums: &mut [f32],
-) {
-    let mut acc = [0.0f32; BLOCK];
-    acc.copy_from_slice(sums);
-    for &(k, v) in terms {
-        let row = &tile[(k - offset) * BLOCK..][..BLOCK];
-        for (a, &r) in acc.iter_mut().zip(row) {
-            *a = madd::<FMA>(*a, v, r);
-        }
-    }
-    sums.copy_from_slice(&acc);
 }
 
 /// [`compact_nonzero`] that also records where each chunk of 32 values starts in `out`:
