@@ -182,9 +182,12 @@ def check_out_of_order() -> list:
     said = stderr_texts(nb)
     if err is None:
         return ["05_evaluation ran without trained models instead of failing"]
-    if not said or "run 04_training.ipynb first" not in said[0] or "panicked" in said[0]:
-        return [f"05_evaluation without models: unhelpful error: {first_error_line(err)}"]
-    print(f"   ok, it says: {said[0].strip()}", flush=True)
+    hint = [t for t in said if "run 04_training.ipynb first" in t]
+    if not hint or any("panicked" in t for t in said):
+        shown = " | ".join(t.strip() for t in said) or "nothing on stderr"
+        return [f"05_evaluation without models: unhelpful error: {first_error_line(err)} "
+                f"(stderr: {shown})"]
+    print(f"   ok, it says: {hint[0].strip()}", flush=True)
     return []
 
 
