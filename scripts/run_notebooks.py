@@ -64,11 +64,11 @@ def mime_types(nb) -> set:
     return found
 
 
-def stderr_texts(nb) -> list:
-    """Text a cell wrote to stderr. evcxr reports an error returned by `?` this way, without
-    marking the cell as failed, so the runner has to look for it."""
+def stderr_texts(nb, streams=("stderr",)) -> list:
+    """Text cells wrote to stderr (or to `streams`). evcxr reports an error returned by `?` on
+    stderr, without marking the cell as failed, so the runner has to look for it."""
     return ["".join(out.get("text", "")) for cell in nb.cells for out in cell.get("outputs", [])
-            if out.get("output_type") == "stream" and out.get("name") == "stderr"]
+            if out.get("output_type") == "stream" and out.get("name") in streams]
 
 
 def execute(nb, name: str) -> tuple:
@@ -179,14 +179,15 @@ def check_out_of_order() -> list:
     nb = nbformat.read(str(NOTEBOOK_DIR / "05_evaluation.ipynb"), as_version=4)
     with tempfile.TemporaryDirectory() as empty, environment(MNIST_ARTIFACTS=empty):
         err, _ = execute(nb, "05_evaluation")
-    said = stderr_texts(nb)
+    # The hint is also printed on stdout: evcxr's stderr can arrive after the cell is over.
+    said = stderr_texts(nb, ("stdout", "stderr"))
     if err is None:
         return ["05_evaluation ran without trained models instead of failing"]
     hint = [t for t in said if "run 04_training.ipynb first" in t]
     if not hint or any("panicked" in t for t in said):
-        shown = " | ".join(t.strip() for t in said) or "nothing on stderr"
+        shown = " | ".join(t.strip() for t in said) or "nothing"
         return [f"05_evaluation without models: unhelpful error: {first_error_line(err)} "
-                f"(stderr: {shown})"]
+                f"(it said: {shown})"]
     print(f"   ok, it says: {hint[0].strip()}", flush=True)
     return []
 

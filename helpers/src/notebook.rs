@@ -340,11 +340,13 @@ pub fn load_trained(kind: ModelKind) -> Result<(Network, History)> {
         artifacts::weights_path(&dir, kind),
         artifacts::history_path(&dir, kind),
     ] {
-        anyhow::ensure!(
-            path.exists(),
-            "{} is missing: run 04_training.ipynb first",
-            path.display()
-        );
+        if !path.exists() {
+            let hint = format!("{} is missing: run 04_training.ipynb first", path.display());
+            // evcxr forwards the error of `?` from stderr on a separate thread, which can arrive
+            // after the cell has finished and be dropped; stdout reaches the cell in order.
+            println!("{hint}");
+            anyhow::bail!(hint);
+        }
     }
     artifacts::load_trained(&dir, kind)
 }
