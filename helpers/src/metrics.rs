@@ -2,7 +2,6 @@
 
 use crate::data::{Split, LABELS};
 use crate::model::Network;
-use crate::train::EVAL_BATCH;
 use anyhow::Result;
 use polars::prelude::*;
 use serde::Serialize;
@@ -61,10 +60,10 @@ pub struct ConfusionMatrix {
 
 /// Runs `net` over `split` in batches and collects its predictions.
 pub fn predict(net: &Network, split: &Split) -> Predictions {
-    let n = split.len() as i64;
+    let (n, batch) = (split.len() as i64, net.eval_batch());
     let chunks: Vec<Tensor> = (0..n)
-        .step_by(EVAL_BATCH as usize)
-        .map(|s| net.probabilities(&split.images.narrow(0, s, EVAL_BATCH.min(n - s))))
+        .step_by(batch as usize)
+        .map(|s| net.probabilities(&split.images.narrow(0, s, batch.min(n - s))))
         .collect();
     let probabilities = Tensor::cat(&chunks, 0).to_device(tch::Device::Cpu); // [n, 10]
     let (confidence, predicted) = probabilities.max_dim(-1, false); // [n], [n]

@@ -67,43 +67,66 @@ fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
-/// `out = init + Σ (v · rows[k])` over `terms` = (k, v), where row k is `rows[k * stride + start..]`,
-/// one block of `BLOCK` columns at a time so that the sums stay in registers (64 floats are 8 of
-/// AVX2's 16 registers, 128 floats 8 of AVX-512's 32).
+/// `sums += Σ (v · rows[k])` over the terms (k, v) = (`index[t]`, `value[t]`), where row k is
+/// `rows[k * stride + start..]`, one block of `BLOCK` columns at a time so that the sums stay in
+/// registers (64 floats are 8 of AVX2's 16 registers, 128 floats 8 of AVX-512's 32).
 #[inline(always)]
-fn weighted_rows<const FMA: bool, const BLOCK: usize>(
-    terms: &[(usize, f32)],
+fn add_weighted_rows<const FMA: bool, const BLOCK: usize>(
+    terms: (&[u32], &[f32]),
     rows: &[f32],
     stride: usize,
-    init: &[f32],
-    out: &mut [f32],
+    sums: &mut [f32],
 ) {
-    let columns = out.len();
+    let (index, value) = terms;
+    let columns = sums.len();
     let mut start = 0;
     while start + BLOCK <= columns {
-        let mut acc = [0.0f32; BLOCK];
-        acc.copy_from_slice(&init[start..start + BLOCK]);
-        for &(k, v) in terms {
-            let row = &rows[k * stride + start..][..BLOCK];
+        let block = &mut sums[start..start + BLOCK];
+        let mut acc: [f32; BLOCK] = (&*block).try_into().expect("one block of sums");
+        for (&k, &v) in index.iter().zip(value) {
+            let row = &rows[k as usize * stride + start..][..BLOCK];
             for (a, &r) in acc.iter_mut().zip(row) {
                 *a = madd::<FMA>(*a, v, r);
             }
         }
-        out[start..start + BLOCK].copy_from_slice(&acc);
+        block.copy_from_slice(&acc);
         start += BLOCK;
     }
-    for c in start..columns {
-        out[c] = terms.iter().fold(init[c], |a, &(k, v)| {
-            madd::<FMA>(a, v, rows[k * stride + c])
+    for (c, sum) in sums.iter_mut().enumerate().skip(start) {
+        *sum = index.iter().zip(value).fold(*sum, |a, (&k, &v)| {
+            madd::<FMA>(a, v, rows[k as usize * stride + c])
         });
     }
 }
 
-/// Writes the (index, value) pairs of the nonzero `values` to the front of `out`, returns how many.
-/// Works 32 values at a time: a bit mask of the nonzero ones (the comparison vectorises), then one
-/// step per set bit, so blank stretches cost almost nothing.
+/// Writes the positions (plus `first`) and values of the nonzero `values` to the front of
+/// `index` and `value` (each at least as long as `values`), in order; returns how many.
+/// `SIMD` (set only where AVX2 is enabled) packs eight values at a time with a shuffle.
 #[inline(always)]
-fn compact_nonzero(values: &[f32], out: &mut [(usize, f32)]) -> usize {
+fn compact_nonzero<const SIMD: bool>(
+    values: &[f32],
+    first: u32,
+    index: &mut [u32],
+    value: &mut [f32],
+) -> usize {
+    assert!(index.len() >= values.len() && value.len() >= values.len());
+    #[cfg(target_arch = "x86_64")]
+    if SIMD {
+        // SAFETY: SIMD is only set in functions compiled with AVX2 enabled; lengths checked above.
+        return unsafe { compact_nonzero_avx2(values, first, index, value) };
+    }
+    compact_nonzero_scalar(values, first, index, value)
+}
+
+/// [`compact_nonzero`] 32 values at a time: a bit mask of the nonzero ones (the comparison
+/// vectorises), then one step per set bit, so blank stretches cost almost nothing.
+#[inline(always)]
+fn compact_nonzero_scalar(
+    values: &[f32],
+    first: u32,
+    index: &mut [u32],
+    value: &mut [f32],
+) -> usize {
     let mut count = 0;
     for (c, chunk) in values.chunks(32).enumerate() {
         let mut mask = chunk
@@ -112,12 +135,75 @@ fn compact_nonzero(values: &[f32], out: &mut [(usize, f32)]) -> usize {
             .fold(0u32, |m, (i, &v)| m | (u32::from(v != 0.0) << i));
         while mask != 0 {
             let i = mask.trailing_zeros() as usize;
-            out[count] = (c * 32 + i, chunk[i]);
+            index[count] = first + (c * 32 + i) as u32;
+            value[count] = chunk[i];
             count += 1;
             mask &= mask - 1;
         }
     }
     count
+}
+
+/// For each 8-bit mask, the lanes whose bit is set, moved to the front (a shuffle pattern).
+#[cfg(target_arch = "x86_64")]
+const LEFT_PACK: [[u32; 8]; 256] = {
+    let mut table = [[0u32; 8]; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let (mut lane, mut packed) = (0, 0);
+        while lane < 8 {
+            if mask >> lane & 1 == 1 {
+                table[mask][packed] = lane as u32;
+                packed += 1;
+            }
+            lane += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
+/// [`compact_nonzero`] eight values at a time without branches: compare, look the mask up in
+/// [`LEFT_PACK`], shuffle values and positions to the front, store all eight lanes and advance
+/// by the number set. The stores never pass the end: at most `count + 8 <= seen + 8` lanes.
+///
+/// # Safety
+/// AVX2 must be available; `index` and `value` at least as long as `values`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn compact_nonzero_avx2(
+    values: &[f32],
+    first: u32,
+    index: &mut [u32],
+    value: &mut [f32],
+) -> usize {
+    use std::arch::x86_64::*;
+    let groups = values.len() / 8;
+    let (zero, eight) = (_mm256_setzero_ps(), _mm256_set1_epi32(8));
+    let mut positions = _mm256_add_epi32(
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        _mm256_set1_epi32(first as i32),
+    );
+    let mut count = 0;
+    for g in 0..groups {
+        let v = _mm256_loadu_ps(values.as_ptr().add(g * 8)); // [8]
+        let mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(v, zero)) as usize;
+        let pattern = _mm256_loadu_si256(LEFT_PACK[mask].as_ptr().cast());
+        let packed = _mm256_permutevar8x32_ps(v, pattern);
+        _mm256_storeu_ps(value.as_mut_ptr().add(count), packed);
+        let packed = _mm256_permutevar8x32_epi32(positions, pattern);
+        _mm256_storeu_si256(index.as_mut_ptr().add(count).cast(), packed);
+        count += mask.count_ones() as usize;
+        positions = _mm256_add_epi32(positions, eight);
+    }
+    let tail = groups * 8;
+    count
+        + compact_nonzero_scalar(
+            &values[tail..],
+            first + tail as u32,
+            &mut index[count..],
+            &mut value[count..],
+        )
 }
 
 #[inline(always)]
@@ -132,10 +218,11 @@ fn sparse_affine_generic<const FMA: bool, const BLOCK: usize>(
     if outputs.is_multiple_of(BLOCK) && x.len() >= TILED_MIN_ROWS * inputs {
         return sparse_affine_tiled::<FMA, BLOCK>(x, w, bias, out);
     }
-    let mut nonzero = vec![(0usize, 0.0f32); inputs];
+    let (mut index, mut value) = (vec![0u32; inputs], vec![0.0f32; inputs]);
     for (x_row, out_row) in x.chunks_exact(inputs).zip(out.chunks_exact_mut(outputs)) {
-        let count = compact_nonzero(x_row, &mut nonzero);
-        weighted_rows::<FMA, BLOCK>(&nonzero[..count], w, outputs, bias, out_row);
+        let count = compact_nonzero::<FMA>(x_row, 0, &mut index, &mut value);
+        out_row.copy_from_slice(bias);
+        add_weighted_rows::<FMA, BLOCK>((&index[..count], &value[..count]), w, outputs, out_row);
     }
 }
 
@@ -143,9 +230,9 @@ fn sparse_affine_generic<const FMA: bool, const BLOCK: usize>(
 const TILED_MIN_ROWS: usize = 256;
 /// Images that the tiled loop takes together: their sums for one column block stay in L1.
 const TILE_IMAGES: usize = 32;
-/// Weight rows per tile, in chunks of 32 pixels (those of [`compact_nonzero`]), for blocks of 64
-/// columns: 128 rows (32 KiB) measured best on an AVX2 machine; wider blocks take fewer.
-const TILE_CHUNKS_AT_64: usize = 4;
+/// Weight rows per tile for blocks of 64 columns: 128 rows (32 KiB) measured best on an AVX2
+/// machine; wider blocks take fewer.
+const TILE_ROWS_AT_64: usize = 128;
 
 /// [`sparse_affine`] for many rows, arranged so that the weights come from L1 instead of L2.
 ///
@@ -170,57 +257,70 @@ fn sparse_affine_tiled<const FMA: bool, const BLOCK: usize>(
             packed[(b * inputs + j) * BLOCK..][..BLOCK].copy_from_slice(part);
         }
     }
-    let chunks = inputs.div_ceil(32);
-    let tile_chunks = (TILE_CHUNKS_AT_64 * 64 / BLOCK).max(1);
-    let mut nonzero = vec![(0usize, 0.0f32); TILE_IMAGES * inputs];
-    // starts[i * (chunks + 1) + c]: where image i's nonzero pixels of chunk c begin.
-    let mut starts = vec![0usize; TILE_IMAGES * (chunks + 1)];
+    let tile_rows = (TILE_ROWS_AT_64 * 64 / BLOCK).max(8);
+    let tiles = inputs.div_ceil(tile_rows);
+    // Image i's nonzero pixels: index/value[i * inputs..], those of tile t from starts[i][t].
+    let (mut index, mut value) = (
+        vec![0u32; TILE_IMAGES * inputs],
+        vec![0.0; TILE_IMAGES * inputs],
+    );
+    let mut starts = vec![0usize; TILE_IMAGES * (tiles + 1)]; // [TILE_IMAGES, tiles + 1]
     for (x_rows, out_rows) in x
         .chunks(TILE_IMAGES * inputs)
         .zip(out.chunks_mut(TILE_IMAGES * outputs))
     {
         let images = x_rows.len() / inputs;
         for (i, x_row) in x_rows.chunks_exact(inputs).enumerate() {
-            let terms = &mut nonzero[i * inputs..][..inputs];
-            let bounds = &mut starts[i * (chunks + 1)..][..chunks + 1];
-            compact_nonzero_chunks(x_row, terms, bounds);
+            let terms = (
+                &mut index[i * inputs..][..inputs],
+                &mut value[i * inputs..][..inputs],
+            );
+            compact_nonzero_tiles::<FMA>(
+                x_row,
+                tile_rows,
+                terms,
+                &mut starts[i * (tiles + 1)..][..tiles + 1],
+            );
+        }
+        for out_row in out_rows.chunks_exact_mut(outputs) {
+            out_row.copy_from_slice(bias);
         }
         for (b, w_block) in packed.chunks_exact(inputs * BLOCK).enumerate() {
-            let columns = b * BLOCK..(b + 1) * BLOCK;
-            for out_row in out_rows.chunks_exact_mut(outputs) {
-                out_row[columns.clone()].copy_from_slice(&bias[columns.clone()]);
-            }
-            for first_chunk in (0..chunks).step_by(tile_chunks) {
-                let last_chunk = (first_chunk + tile_chunks).min(chunks);
+            for t in 0..tiles {
                 for i in 0..images {
-                    let bounds = &starts[i * (chunks + 1)..][..chunks + 1];
-                    let image_terms = &nonzero[i * inputs..];
-                    let terms = &image_terms[bounds[first_chunk]..bounds[last_chunk]];
-                    if terms.is_empty() {
+                    let (from, to) = (starts[i * (tiles + 1) + t], starts[i * (tiles + 1) + t + 1]);
+                    if from == to {
                         continue;
                     }
+                    let terms = (
+                        &index[i * inputs..][from..to],
+                        &value[i * inputs..][from..to],
+                    );
                     let sums = &mut out_rows[i * outputs + b * BLOCK..][..BLOCK];
-                    let before: [f32; BLOCK] = sums.try_into().expect("one block of sums");
-                    weighted_rows::<FMA, BLOCK>(terms, w_block, BLOCK, &before, sums);
+                    add_weighted_rows::<FMA, BLOCK>(terms, w_block, BLOCK, sums);
                 }
             }
         }
     }
 }
 
-/// [`compact_nonzero`] that also records where each chunk of 32 values starts in `out`:
-/// `starts[c]` for chunk c, and `starts[chunks]` = the total.
+/// [`compact_nonzero`] of `values` one tile of `tile_rows` at a time; `starts[t]` is where tile
+/// t's terms begin, `starts[tiles]` the total.
 #[inline(always)]
-fn compact_nonzero_chunks(values: &[f32], out: &mut [(usize, f32)], starts: &mut [usize]) {
+fn compact_nonzero_tiles<const SIMD: bool>(
+    values: &[f32],
+    tile_rows: usize,
+    terms: (&mut [u32], &mut [f32]),
+    starts: &mut [usize],
+) {
+    let (index, value) = terms;
     let mut count = 0;
-    for (c, chunk) in values.chunks(32).enumerate() {
-        starts[c] = count;
-        count += compact_nonzero(chunk, &mut out[count..]);
-        for t in &mut out[starts[c]..count] {
-            t.0 += c * 32;
-        }
+    for (t, tile) in values.chunks(tile_rows).enumerate() {
+        starts[t] = count;
+        let first = (t * tile_rows) as u32;
+        count += compact_nonzero::<SIMD>(tile, first, &mut index[count..], &mut value[count..]);
     }
-    starts[values.len().div_ceil(32)] = count;
+    starts[values.len().div_ceil(tile_rows)] = count;
 }
 
 #[inline(always)]
@@ -231,11 +331,11 @@ fn sparse_weight_grad_generic<const FMA: bool>(
     outputs: usize,
 ) {
     let inputs = grad_w.len() / outputs;
-    let mut nonzero = vec![(0usize, 0.0f32); inputs];
+    let (mut index, mut value) = (vec![0u32; inputs], vec![0.0f32; inputs]);
     for (x_row, delta_row) in x.chunks_exact(inputs).zip(delta.chunks_exact(outputs)) {
-        let count = compact_nonzero(x_row, &mut nonzero);
-        for &(j, v) in &nonzero[..count] {
-            let g_row = &mut grad_w[j * outputs..][..outputs];
+        let count = compact_nonzero::<FMA>(x_row, 0, &mut index, &mut value);
+        for (&j, &v) in index[..count].iter().zip(&value[..count]) {
+            let g_row = &mut grad_w[j as usize * outputs..][..outputs];
             for (g, &d) in g_row.iter_mut().zip(delta_row) {
                 *g = madd::<FMA>(*g, v, d);
             }
@@ -318,6 +418,35 @@ mod tests {
             let mut tiled = vec![f32::NAN; n * outputs];
             sparse_affine_tiled::<false, 64>(&x, &w, &bias, &mut tiled);
             assert!(close(&tiled, &out));
+        }
+    }
+
+    #[test]
+    fn compaction_keeps_positions_and_values_in_order() {
+        // Groups of eight with none, some and all nonzero, a tail of five, NaN (not zero), -0.0
+        // (zero) and an offset for the positions.
+        let mut x = values(45, 9, 0.6);
+        x[8..16].fill(0.0);
+        x[16..24].fill(0.5);
+        (x[3], x[4]) = (f32::NAN, -0.0);
+        let want: Vec<(u32, u32)> = (0..45)
+            .filter(|&i| x[i] != 0.0)
+            .map(|i| (100 + i as u32, x[i].to_bits()))
+            .collect();
+        let mut ways = vec![false];
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            ways.push(true);
+        }
+        for simd in ways {
+            let (mut index, mut value) = (vec![0u32; 45], vec![0.0f32; 45]);
+            let count = if simd {
+                compact_nonzero::<true>(&x, 100, &mut index, &mut value)
+            } else {
+                compact_nonzero::<false>(&x, 100, &mut index, &mut value)
+            };
+            let got: Vec<(u32, u32)> = (0..count).map(|t| (index[t], value[t].to_bits())).collect();
+            assert_eq!(got, want, "simd {simd}");
         }
     }
 

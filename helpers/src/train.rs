@@ -261,11 +261,8 @@ pub fn evaluate_loss(net: &Network, split: &Split) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let labels = copy_to_vec::<i64>(&split.labels.to_kind(Kind::Int64)); // [n]
-    let (mut loss_sum, mut correct) = (0.0, 0);
-    for (start, batch_labels) in (0..)
-        .step_by(EVAL_BATCH as usize)
-        .zip(labels.chunks(EVAL_BATCH as usize))
-    {
+    let (mut loss_sum, mut correct, batch) = (0.0, 0, net.eval_batch() as usize);
+    for (start, batch_labels) in (0..).step_by(batch).zip(labels.chunks(batch)) {
         let logits = net.logits(&split.images.narrow(0, start, batch_labels.len() as i64)); // [len, 10]
         let (loss, right) = loss_and_correct(&copy_to_vec::<f32>(&logits), batch_labels);
         loss_sum += loss;
