@@ -48,11 +48,21 @@ pub fn environment() -> Result<Html> {
     Ok(html_table(&key_value_table(&rows)?, "Environment"))
 }
 
+/// `result`, with its error also printed on stdout. evcxr forwards the error of a cell's `?` from
+/// stderr on a separate thread, which can arrive after the cell has finished and be dropped;
+/// stdout reaches the cell in order. Used by the steps that read or write files.
+fn shown<T>(result: Result<T>) -> Result<T> {
+    if let Err(e) = &result {
+        println!("Error: {e:#}");
+    }
+    result
+}
+
 /// Verifies the MNIST files against their MD5s and loads them.
 pub fn load_data() -> Result<Mnist> {
     let dir = project_path(DEFAULT_DATA_DIR);
-    verify(&dir)?;
-    let data = load_mnist(&dir)?;
+    shown(verify(&dir))?;
+    let data = shown(load_mnist(&dir))?;
     println!(
         "MNIST verified and loaded: {} training and {} test images",
         data.train.len(),
@@ -230,8 +240,12 @@ pub fn forward_pass(net: &Network, split: &Split, batch: i64) -> Result<Html> {
 /// Trains `kind` with its recipe (environment overrides applied), showing progress, and saves
 /// weights and history under `artifacts/`.
 pub fn train_and_save(kind: ModelKind, data: &Mnist) -> Result<(Network, History)> {
-    let cfg = TrainConfig::from_env(kind)?;
-    let run = recipe::train_and_save(&cfg, data, &artifacts::artifacts_dir())?;
+    let cfg = shown(TrainConfig::from_env(kind))?;
+    let run = shown(recipe::train_and_save(
+        &cfg,
+        data,
+        &artifacts::artifacts_dir(),
+    ))?;
     println!(
         "saved {} and {}",
         run.weights.display(),
@@ -342,13 +356,10 @@ pub fn load_trained(kind: ModelKind) -> Result<(Network, History)> {
     ] {
         if !path.exists() {
             let hint = format!("{} is missing: run 04_training.ipynb first", path.display());
-            // evcxr forwards the error of `?` from stderr on a separate thread, which can arrive
-            // after the cell has finished and be dropped; stdout reaches the cell in order.
-            println!("{hint}");
-            anyhow::bail!(hint);
+            return shown(Err(anyhow::anyhow!(hint)));
         }
     }
-    artifacts::load_trained(&dir, kind)
+    shown(artifacts::load_trained(&dir, kind))
 }
 
 /// The model's predictions on the test set.
@@ -396,10 +407,10 @@ pub fn save_evaluation(models: &[(&Network, &Predictions)]) -> Result<()> {
             )
         })
         .collect();
-    artifacts::write_atomic(
+    shown(artifacts::write_atomic(
         &artifacts::artifacts_dir().join("evaluation.json"),
         &serde_json::to_vec_pretty(&map)?,
-    )
+    ))
 }
 
 /// The confusion matrix as a heatmap.

@@ -240,8 +240,8 @@ const TILE_ROWS_AT_64: usize = 128;
 /// 784 x 128), so every multiply-add waits on L2. Here `w` is first copied into column blocks
 /// ([outputs / BLOCK, inputs, BLOCK]); then, for 32 images at a time, one column block and one
 /// tile of pixels at a time, each image adds its nonzero pixels of that tile to its sums (kept
-/// in `out`), so the tile is read from L1 by all 32 images. About 20% faster than row at a time
-/// on 10,000 MNIST images (`cargo run --release --example eval_profile`).
+/// in `out`), so the tile is read from L1 by all 32 images. About 30% less time than row at a
+/// time on 10,000 MNIST images (`cargo run --release --example eval_profile`).
 #[inline(always)]
 fn sparse_affine_tiled<const FMA: bool, const BLOCK: usize>(
     x: &[f32],
