@@ -101,7 +101,8 @@ fn add_weighted_rows<const FMA: bool, const BLOCK: usize>(
 
 /// Writes the positions (plus `first`) and values of the nonzero `values` to the front of
 /// `index` and `value` (each at least as long as `values`), in order; returns how many.
-/// `SIMD` (set only where AVX2 is enabled) packs eight values at a time with a shuffle.
+/// `SIMD` packs eight values at a time with an AVX2 shuffle; callers pass their `FMA` flag,
+/// which is set only in the builds compiled with AVX2 (and FMA) enabled.
 #[inline(always)]
 fn compact_nonzero<const SIMD: bool>(
     values: &[f32],
