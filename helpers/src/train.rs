@@ -348,4 +348,32 @@ mod tests {
         assert_eq!(correct as i64, want_correct);
         assert!(want_correct > 10, "the test needs right and wrong rows");
     }
+
+    #[test]
+    fn evaluation_in_batches_matches_libtorch_on_the_whole_split() {
+        use crate::model::{ModelKind, Network};
+        // More rows than one evaluation batch of either model, with a partial last batch.
+        for kind in [ModelKind::Mlp, ModelKind::Cnn] {
+            let net = Network::seeded(kind, 0.2, Device::Cpu, 11);
+            let n = net.eval_batch() + 37;
+            // [n, 1, 28, 28], about 80% zeros like MNIST
+            let images = (Tensor::rand([n, 1, 28, 28], (Kind::Float, Device::Cpu)) - 0.8).relu();
+            let labels = Tensor::randint(10, [n], (Kind::Int64, Device::Cpu));
+            let logits = tch::no_grad(|| net.model.logits(&images, false)); // [n, 10]
+            let want_loss = logits.cross_entropy_for_logits(&labels).double_value(&[]);
+            let right = logits.argmax(-1, false).eq_tensor(&labels).sum(Kind::Int64);
+            let want_accuracy = 100.0 * right.int64_value(&[]) as f64 / n as f64;
+            let (loss, accuracy) = evaluate_loss(&net, &Split { images, labels });
+            assert!(
+                (loss - want_loss).abs() < 1e-4,
+                "{kind}: {loss} vs {want_loss}"
+            );
+            // The sparse path rounds differently from libtorch's: allow one near-tie to flip.
+            let one_row = 100.0 / n as f64;
+            assert!(
+                (accuracy - want_accuracy).abs() <= one_row + 1e-9,
+                "{kind}: {accuracy}"
+            );
+        }
+    }
 }
