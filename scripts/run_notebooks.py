@@ -64,7 +64,7 @@ def mime_types(nb) -> set:
     return found
 
 
-def stderr_texts(nb, streams=("stderr",)) -> list:
+def stream_texts(nb, streams=("stderr",)) -> list:
     """Text cells wrote to stderr (or to `streams`). evcxr reports an error returned by `?` on
     stderr, without marking the cell as failed, so the runner has to look for it."""
     return ["".join(out.get("text", "")) for cell in nb.cells for out in cell.get("outputs", [])
@@ -80,7 +80,7 @@ def execute(nb, name: str) -> tuple:
         client.execute()
     except CellExecutionError as err:
         return err, time.monotonic() - start
-    written = stderr_texts(nb)
+    written = stream_texts(nb)
     return (RuntimeError(written[0].strip()) if written else None), time.monotonic() - start
 
 
@@ -180,7 +180,7 @@ def check_out_of_order() -> list:
     with tempfile.TemporaryDirectory() as empty, environment(MNIST_ARTIFACTS=empty):
         err, _ = execute(nb, "05_evaluation")
     # The hint is also printed on stdout: evcxr's stderr can arrive after the cell is over.
-    said = stderr_texts(nb, ("stdout", "stderr"))
+    said = stream_texts(nb, ("stdout", "stderr"))
     if err is None:
         return ["05_evaluation ran without trained models instead of failing"]
     hint = [t for t in said if "run 04_training.ipynb first" in t]

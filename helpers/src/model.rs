@@ -76,10 +76,9 @@ pub trait Classifier: fmt::Debug + Send {
     }
     /// Which architecture this is.
     fn kind(&self) -> ModelKind;
-    /// Rows per batch when evaluating a whole split, where the model prefers its own size
-    /// (`None`: [`crate::train::EVAL_BATCH`]).
-    fn eval_batch(&self) -> Option<i64> {
-        None
+    /// Rows per batch when evaluating a whole split.
+    fn eval_batch(&self) -> i64 {
+        crate::train::EVAL_BATCH
     }
     /// The layers in order, for a summary table.
     fn layers(&self) -> Vec<LayerSummary>;
@@ -193,8 +192,8 @@ impl Classifier for Mlp {
 
     /// The sparse CPU path packs the first layer's weights on every call and keeps 512 bytes of
     /// hidden activations per row (5 MB for 10,000), so a test set goes through in one call.
-    fn eval_batch(&self) -> Option<i64> {
-        Some(MLP_EVAL_BATCH)
+    fn eval_batch(&self) -> i64 {
+        MLP_EVAL_BATCH
     }
 
     fn layers(&self) -> Vec<LayerSummary> {
@@ -415,7 +414,7 @@ impl Network {
 
     /// Rows per batch for evaluation passes over a whole split.
     pub fn eval_batch(&self) -> i64 {
-        self.model.eval_batch().unwrap_or(crate::train::EVAL_BATCH)
+        self.model.eval_batch()
     }
 
     /// Logits in evaluation mode: [batch, 1, 28, 28] -> [batch, 10].

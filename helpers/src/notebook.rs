@@ -349,17 +349,22 @@ pub fn compare_curves(histories: &[&History]) -> Result<Png> {
 /// A trained model and its history from `artifacts/`; if they are missing, the error says in one
 /// sentence which notebook to run first.
 pub fn load_trained(kind: ModelKind) -> Result<(Network, History)> {
-    let dir = artifacts::artifacts_dir();
+    shown(load_trained_from(&artifacts::artifacts_dir(), kind))
+}
+
+/// [`load_trained`] from `dir`, without printing the error.
+fn load_trained_from(dir: &std::path::Path, kind: ModelKind) -> Result<(Network, History)> {
     for path in [
-        artifacts::weights_path(&dir, kind),
-        artifacts::history_path(&dir, kind),
+        artifacts::weights_path(dir, kind),
+        artifacts::history_path(dir, kind),
     ] {
-        if !path.exists() {
-            let hint = format!("{} is missing: run 04_training.ipynb first", path.display());
-            return shown(Err(anyhow::anyhow!(hint)));
-        }
+        anyhow::ensure!(
+            path.exists(),
+            "{} is missing: run 04_training.ipynb first",
+            path.display()
+        );
     }
-    shown(artifacts::load_trained(&dir, kind))
+    artifacts::load_trained(dir, kind)
 }
 
 /// The model's predictions on the test set.
