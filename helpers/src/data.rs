@@ -1,11 +1,10 @@
 //! MNIST as tensors: loading the four IDX files, checking them, normalising, splitting.
 
 use crate::idx::{read_idx, IdxArray};
-use crate::raw::{advise_huge_pages, f32_slice_mut};
 use crate::rng::permutation;
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// Side of a square MNIST image in pixels.
 pub const IMAGE_SIDE: i64 = 28;
@@ -118,31 +117,13 @@ fn check_labels(arr: &IdxArray) -> Result<()> {
     Ok(())
 }
 
-/// Bytes to normalised pixels: [n, 1, 28, 28] f32 in [0, 1], written straight into the tensor's
-/// memory in one pass (on up to four threads for large sets).
+/// Bytes to normalised pixels: [n, 1, 28, 28] f32 in [0, 1].
 fn images_to_tensor(arr: &IdxArray) -> Tensor {
     let n = arr.dims[0] as i64;
-    let mut images = Tensor::empty([n, 1, IMAGE_SIDE, IMAGE_SIDE], (Kind::Float, Device::Cpu));
-    advise_huge_pages(&images);
-    // SAFETY: a new contiguous f32 CPU tensor that nothing else refers to yet.
-    normalise_pixels(arr.data(), unsafe { f32_slice_mut(&mut images) });
-    images
-}
-
-/// `dst[i] = src[i] / 255`, split across threads when there is enough work.
-fn normalise_pixels(src: &[u8], dst: &mut [f32]) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let threads = if src.len() < 1 << 20 { 1 } else { threads };
-    let chunk = src.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        for (s, d) in src.chunks(chunk).zip(dst.chunks_mut(chunk)) {
-            scope.spawn(move || {
-                for (d, &s) in d.iter_mut().zip(s) {
-                    *d = f32::from(s) / 255.0;
-                }
-            });
-        }
-    });
+    Tensor::from_slice(arr.data())
+        .view([n, 1, IMAGE_SIDE, IMAGE_SIDE]) // [n, 1, 28, 28], bytes
+        .to_kind(Kind::Float)
+        .divide_scalar_(255.0)
 }
 
 /// Bytes to class indices: [n] i64.
@@ -192,15 +173,15 @@ impl Split {
     }
 
     /// How many examples of each digit: 10 counts.
-    pub fn class_counts(&self) -> Vec<i64> {
+    pub fn class_counts(&self) -> Result<Vec<i64>> {
         let counts = self.labels.bincount::<Tensor>(None, LABELS); // [10]
-        Vec::<i64>::try_from(&counts).unwrap_or_default()
+        Ok(Vec::<i64>::try_from(&counts)?)
     }
 
     /// One image as 784 pixel values in [0, 1], row by row.
-    pub fn pixels(&self, index: usize) -> Vec<f32> {
+    pub fn pixels(&self, index: usize) -> Result<Vec<f32>> {
         let image = self.images.get(index as i64).flatten(0, -1); // [784]
-        Vec::<f32>::try_from(&image).unwrap_or_default()
+        Ok(Vec::<f32>::try_from(&image)?)
     }
 
     /// The label of one example.
@@ -233,7 +214,7 @@ mod tests {
         assert_eq!(split.images.size(), vec![3, 1, 28, 28]);
         assert_eq!(split.images.max().double_value(&[]), 1.0);
         assert_eq!(split.label(1), 9);
-        assert_eq!(split.class_counts()[4], 1);
+        assert_eq!(split.class_counts().unwrap()[4], 1);
     }
 
     #[test]

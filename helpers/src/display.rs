@@ -1,6 +1,6 @@
 //! Rich output for evcxr: PNG images and HTML tables shown inline in JupyterLab.
 
-use crate::artifacts::write_atomic;
+use crate::atomic::write_atomic;
 use anyhow::Result;
 use base64::Engine;
 use std::io::Write;
@@ -13,6 +13,10 @@ pub struct Png(pub Vec<u8>);
 /// An HTML fragment; as a cell's value in evcxr it is rendered inline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Html(pub String);
+
+/// Markdown text (code blocks are highlighted); as a cell's value in evcxr it is rendered inline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Markdown(pub String);
 
 /// Prints one evcxr rich-output block in a single write, so that it is never interleaved.
 fn emit(mime: &str, content: &str) {
@@ -41,6 +45,13 @@ impl Html {
     /// Renders the HTML inline (evcxr calls this for a cell's value).
     pub fn evcxr_display(&self) {
         emit("text/html", &self.0);
+    }
+}
+
+impl Markdown {
+    /// Renders the Markdown inline (evcxr calls this for a cell's value).
+    pub fn evcxr_display(&self) {
+        emit("text/markdown", &self.0);
     }
 }
 

@@ -15,7 +15,7 @@ pub struct EnvInfo {
     pub libtorch_version: String,
     /// Where the loaded libtorch lives.
     pub libtorch_dir: String,
-    /// The device training uses: "cpu" or "cuda:0".
+    /// The device training uses: "cpu", "cuda:0" or "mps".
     pub device: String,
     /// CUDA devices visible to libtorch.
     pub cuda_devices: i64,
@@ -23,12 +23,20 @@ pub struct EnvInfo {
     pub threads: i32,
 }
 
-/// The directory of the libtorch_cpu library mapped into this process, if any.
+/// The directory of the libtorch_cpu library mapped into this process, if any (Linux: read from
+/// /proc/self/maps; elsewhere not known).
+#[cfg(target_os = "linux")]
 fn loaded_libtorch_dir() -> Option<PathBuf> {
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
     let line = maps.lines().find(|l| l.contains("libtorch_cpu."))?;
     let path = PathBuf::from(line.split_whitespace().last()?);
     path.parent().map(PathBuf::from)
+}
+
+/// The directory of the loaded libtorch: not known off Linux.
+#[cfg(not(target_os = "linux"))]
+fn loaded_libtorch_dir() -> Option<PathBuf> {
+    None
 }
 
 /// The version written in the `version.py` of the torch package around `lib_dir`.
@@ -48,8 +56,9 @@ fn torch_version_near(lib_dir: &std::path::Path) -> Option<String> {
 pub fn collect() -> EnvInfo {
     let threads = tch::get_num_threads();
     let dir = loaded_libtorch_dir();
-    let device = match Device::cuda_if_available() {
+    let device = match crate::device() {
         Device::Cuda(i) => format!("cuda:{i}"),
+        Device::Mps => "mps".to_string(),
         _ => "cpu".to_string(),
     };
     EnvInfo {

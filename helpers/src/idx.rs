@@ -1,6 +1,5 @@
 //! The IDX file format of MNIST (raw or gzip-compressed): parsing and validation.
 
-use crate::raw::advise_huge_pages_at;
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
 use std::io::Read;
@@ -42,18 +41,8 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     if path.is_dir() {
         bail!("{}: is a directory, expected a file", path.display());
     }
-    let raw = read_file(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let raw = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     gunzip_if_gzip(raw).with_context(|| path.display().to_string())
-}
-
-/// A whole file, its buffer backed by huge pages when large (see [`advise_huge_pages_at`]).
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len() as usize;
-    let mut bytes = Vec::with_capacity(size + 1);
-    advise_huge_pages_at(bytes.as_ptr(), bytes.capacity());
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 /// Gunzips bytes that start with the gzip magic number; returns other bytes as they are.

@@ -1,44 +1,55 @@
-//! MNIST with tch: the helper crate behind the notebooks and the `mnist` command.
-//!
-//! Data flow: [`data`] (IDX files, verified by [`fetch`]) -> [`model`] -> [`train`] ->
-//! [`metrics`] -> [`plot`] -> [`display`], with [`artifacts`] saving what a later notebook needs.
+//! MNIST with tch: the helper crate behind the notebooks. The lesson (the networks in [`model`],
+//! training in [`train`]) is plain tch; the rest is plumbing the notebooks call in one line:
+//! [`data`] (IDX files checked by [`checksum`]), [`metrics`], [`plot`], [`tables`], [`display`],
+//! and [`artifacts`] for what a later notebook reads. The `mnist` command's faster CPU engine
+//! lives in a crate of its own (`helpers/engine`), which this one never compiles.
 
 pub mod artifacts;
-pub mod augment;
+pub mod atomic;
+pub mod checksum;
 pub mod config;
 pub mod data;
 pub mod display;
 pub mod env_info;
-pub mod fetch;
 pub mod idx;
-pub mod image;
 pub mod metrics;
-pub mod mlp_step;
 pub mod model;
 pub mod notebook;
-pub mod optim;
 pub mod plot;
-pub mod raw;
-pub mod recipe;
+pub mod png;
+pub mod progress;
 pub mod rng;
-pub mod sparse;
+pub mod source;
 pub mod tables;
 pub mod train;
 
+pub use tch;
+
 /// Everything a notebook needs, in one `use mnist_helpers::prelude::*;`.
 pub mod prelude {
-    pub use crate::display::{Html, Png};
+    pub use crate::artifacts::{load_trained, Trained};
+    pub use crate::config::{Schedule, TrainConfig};
+    pub use crate::data::{Mnist, Split};
+    pub use crate::display::{Html, Markdown, Png};
     pub use crate::metrics::Predictions;
-    pub use crate::model::{ModelKind, Network};
+    pub use crate::model::{cnn_model, mlp_model, Cnn};
     pub use crate::notebook::*;
-    pub use crate::train::History;
-    pub use crate::{Mnist, Split, TrainConfig};
+    pub use crate::source::show_source;
+    pub use crate::train::{fit, History};
+    pub use crate::device;
     pub use anyhow::Result;
-    pub use tch::{Device, Kind, Tensor};
+    pub use tch::nn::{self, ModuleT, OptimizerConfig};
+    pub use tch::{self, Device, Kind, Tensor};
 }
 
 pub use config::TrainConfig;
 pub use data::{load_mnist, Mnist, Split};
-pub use display::{Html, Png};
-pub use model::{ModelKind, Network};
-pub use train::{fit, History};
+
+/// Where networks run: the first CUDA GPU when there is one, else Apple's GPU (MPS) on a Mac,
+/// else the CPU.
+pub fn device() -> tch::Device {
+    match tch::Device::cuda_if_available() {
+        tch::Device::Cpu if tch::utils::has_mps() => tch::Device::Mps,
+        device => device,
+    }
+}

@@ -1,10 +1,11 @@
 //! Evaluation: predictions, accuracy, confusion matrix, per-class scores, misclassified examples.
 
 use crate::data::{Split, LABELS};
-use crate::model::Network;
+use crate::train::EVAL_BATCH;
 use anyhow::Result;
 use polars::prelude::*;
 use serde::Serialize;
+use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 /// Number of classes as an array length.
@@ -58,21 +59,34 @@ pub struct ConfusionMatrix {
     pub counts: [[u64; N]; N],
 }
 
-/// Runs `net` over `split` in batches and collects its predictions.
-pub fn predict(net: &Network, split: &Split) -> Predictions {
-    let (n, batch) = (split.len() as i64, net.eval_batch());
+/// Runs `net` over `split` without dropout or gradients and collects its predictions.
+pub fn predict(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<Predictions> {
+    predict_in_batches(net, split, EVAL_BATCH)
+}
+
+/// [`predict`] with `batch` images per forward pass.
+pub fn predict_in_batches(
+    net: &(impl ModuleT + ?Sized),
+    split: &Split,
+    batch: i64,
+) -> Result<Predictions> {
+    let n = split.len() as i64;
     let chunks: Vec<Tensor> = (0..n)
         .step_by(batch as usize)
-        .map(|s| net.probabilities(&split.images.narrow(0, s, batch.min(n - s))))
+        .map(|s| {
+            let images = split.images.narrow(0, s, batch.min(n - s)); // [batch, 1, 28, 28]
+            let logits = tch::no_grad(|| net.forward_t(&images.to_device(crate::device()), false));
+            logits.softmax(-1, Kind::Float).to_device(tch::Device::Cpu) // [batch, 10]
+        })
         .collect();
-    let probabilities = Tensor::cat(&chunks, 0).to_device(tch::Device::Cpu); // [n, 10]
+    let probabilities = Tensor::cat(&chunks, 0); // [n, 10]
     let (confidence, predicted) = probabilities.max_dim(-1, false); // [n], [n]
-    Predictions {
-        labels: Vec::<i64>::try_from(&split.labels).unwrap_or_default(),
-        predicted: Vec::<i64>::try_from(&predicted).unwrap_or_default(),
-        confidence: Vec::<f32>::try_from(&confidence.to_kind(Kind::Float)).unwrap_or_default(),
+    Ok(Predictions {
+        labels: Vec::<i64>::try_from(&split.labels)?,
+        predicted: Vec::<i64>::try_from(&predicted)?,
+        confidence: Vec::<f32>::try_from(&confidence.to_kind(Kind::Float))?,
         probabilities,
-    }
+    })
 }
 
 impl Predictions {
@@ -122,8 +136,8 @@ impl Predictions {
     }
 
     /// The probabilities of example `index` for the digits 0-9.
-    pub fn probabilities_of(&self, index: usize) -> Vec<f32> {
-        Vec::<f32>::try_from(&self.probabilities.get(index as i64)).unwrap_or_default()
+    pub fn probabilities_of(&self, index: usize) -> Result<Vec<f32>> {
+        Ok(Vec::<f32>::try_from(&self.probabilities.get(index as i64))?)
     }
 }
 

@@ -1,26 +1,28 @@
 //! One call per notebook step: each returns something evcxr shows inline (a [`Png`] or an
 //! [`Html`] table) or the value the next step needs. The notebooks stay a few lines per cell.
 
-use crate::artifacts;
+use crate::artifacts::{artifacts_dir, Trained};
+use crate::atomic::write_atomic;
+use crate::checksum::verify;
 use crate::config::{project_path, TrainConfig};
-use crate::data::{load_mnist, Mnist, Split, DEFAULT_DATA_DIR, IMAGE_PIXELS, LABELS};
+use crate::data::{find_file, load_mnist, Mnist, Split, DEFAULT_DATA_DIR, FILE_NAMES, LABELS};
 use crate::display::{Html, Png};
-use crate::fetch::verify;
+use crate::idx::read_idx;
 use crate::metrics::{confused_pairs_dataframe, per_class_dataframe, predict, Predictions};
-use crate::model::{ModelKind, Network};
 use crate::plot::{
     bar_chart, draw_chart, heatmap, histogram, image_grid, line_chart, line_chart_pair, ColorMap,
     LineChart, Series,
 };
 use crate::tables::{html_table, key_value_table, model_summary};
 use crate::train::{EpochStats, History};
+use crate::{env_info, rng};
+use anyhow::Result;
+use polars::prelude::*;
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
 
 /// Reads one number out of an epoch's statistics.
 type Metric = fn(&EpochStats) -> f64;
-use crate::{env_info, recipe, rng};
-use anyhow::Result;
-use polars::prelude::*;
-use tch::{Device, Kind, Tensor};
 
 /// Checks that libtorch answers and prints one status line. Called by every notebook's setup
 /// cell (its `?` also switches on evcxr's support for `?` in the cells that follow).
@@ -37,10 +39,7 @@ pub fn ready() -> Result<()> {
 /// The environment as a table: versions, device, threads, seed, data location.
 pub fn environment() -> Result<Html> {
     let mut rows = env_info::collect().rows();
-    rows.push((
-        "seed".into(),
-        TrainConfig::for_model(ModelKind::Mlp).seed.to_string(),
-    ));
+    rows.push(("seed".into(), TrainConfig::default().seed.to_string()));
     rows.push((
         "data".into(),
         project_path(DEFAULT_DATA_DIR).display().to_string(),
@@ -51,7 +50,7 @@ pub fn environment() -> Result<Html> {
 /// `result`, with its error also printed on stdout. evcxr forwards the error of a cell's `?` from
 /// stderr on a separate thread, which can arrive after the cell has finished and be dropped;
 /// stdout reaches the cell in order. Used by the steps that read or write files.
-fn shown<T>(result: Result<T>) -> Result<T> {
+pub(crate) fn shown<T>(result: Result<T>) -> Result<T> {
     if let Err(e) = &result {
         println!("Error: {e:#}");
     }
@@ -90,7 +89,7 @@ pub fn shapes_table(data: &Mnist) -> Result<Html> {
 /// The first `n` images of a split with their labels.
 pub fn sample_grid(split: &Split, n: usize) -> Result<Png> {
     let n = n.min(split.len());
-    let images: Vec<Vec<f32>> = (0..n).map(|i| split.pixels(i)).collect();
+    let images: Vec<Vec<f32>> = (0..n).map(|i| split.pixels(i)).collect::<Result<_>>()?;
     let captions: Vec<String> = (0..n)
         .map(|i| format!("label {}", split.label(i)))
         .collect();
@@ -106,15 +105,12 @@ pub fn sample_grid(split: &Split, n: usize) -> Result<Png> {
 /// Images per digit in the training and test sets, as grouped bars.
 pub fn class_count_chart(data: &Mnist) -> Result<Png> {
     let digits: Vec<String> = (0..LABELS).map(|d| d.to_string()).collect();
-    let counts = |s: &Split| {
-        s.class_counts()
-            .iter()
-            .map(|&c| c as f64)
-            .collect::<Vec<_>>()
+    let counts = |s: &Split| -> Result<Vec<f64>> {
+        Ok(s.class_counts()?.iter().map(|&c| c as f64).collect())
     };
     let groups = [
-        ("train".to_string(), counts(&data.train)),
-        ("test".to_string(), counts(&data.test)),
+        ("train".to_string(), counts(&data.train)?),
+        ("test".to_string(), counts(&data.test)?),
     ];
     bar_chart("Images per digit", "digit", "images", &digits, &groups)
 }
@@ -156,69 +152,53 @@ pub fn mean_digits(split: &Split) -> Result<Png> {
     )
 }
 
-/// Pixel statistics before (bytes 0-255) and after (floats 0-1) normalisation.
-pub fn normalisation_table(split: &Split) -> Result<Html> {
-    let after = &split.images;
-    let before = (after * 255.0).round().to_kind(Kind::Uint8);
-    let stats = |t: &Tensor| {
+/// Pixel statistics before normalisation (the training file's bytes, 0-255, read again from
+/// disk) and after it (the loaded floats, 0-1).
+pub fn normalisation_table(data: &Mnist) -> Result<Html> {
+    let file = find_file(&project_path(DEFAULT_DATA_DIR), FILE_NAMES[0])?;
+    let before = Tensor::from_slice(read_idx(&file)?.data()); // [60000 * 784], bytes
+    let after = &data.train.images; // [60000, 1, 28, 28], floats
+    let stats = |t: &Tensor| -> Result<[f64; 4]> {
         let f = t.to_kind(Kind::Double);
-        [
-            f.min().double_value(&[]),
-            f.max().double_value(&[]),
-            f.mean(Kind::Double).double_value(&[]),
-            f.std(true).double_value(&[]),
-        ]
+        Ok([
+            f64::try_from(f.min())?,
+            f64::try_from(f.max())?,
+            f64::try_from(f.mean(Kind::Double))?,
+            f64::try_from(f.std(true))?,
+        ])
     };
-    let (b, a) = (stats(&before), stats(after));
+    let (b, a) = (stats(&before)?, stats(after)?);
     let df = df!(
-        "" => ["before (raw bytes)", "after (divided by 255)"],
+        "" => ["before (bytes in the file)", "after (divided by 255)"],
         "dtype" => [format!("{:?}", before.kind()), format!("{:?}", after.kind())],
         "min" => [b[0], a[0]], "max" => [b[1], a[1]], "mean" => [b[2], a[2]], "std" => [b[3], a[3]],
     )?;
     Ok(html_table(&df, "Normalisation"))
 }
 
-/// The training set cut into train and validation parts as the training recipe does it.
-pub fn train_validation(data: &Mnist, kind: ModelKind) -> Result<(Split, Split)> {
-    let cfg = TrainConfig::from_env(kind)?;
-    data.train
-        .train_validation(cfg.validation_fraction, cfg.seed)
-}
-
-/// Sizes of the train, validation and test parts.
-pub fn split_table(train: &Split, val: &Split, test: &Split) -> Result<Html> {
+/// Sizes of the train, validation and test parts as `cfg` cuts them.
+pub fn split_table(data: &Mnist, cfg: &TrainConfig) -> Result<Html> {
+    let (train, val) = data
+        .train
+        .train_validation(cfg.validation_fraction, cfg.seed)?;
     let df = df!(
         "part" => ["train", "validation", "test"],
-        "images" => [train.len() as u64, val.len() as u64, test.len() as u64],
+        "images" => [train.len() as u64, val.len() as u64, data.test.len() as u64],
     )?;
     Ok(html_table(&df, "Splits"))
 }
 
-/// A freshly initialised model of `kind`, seeded like training does.
-pub fn new_model(kind: ModelKind) -> Result<Network> {
-    let cfg = TrainConfig::from_env(kind)?;
-    Ok(Network::seeded(
-        kind,
-        cfg.dropout,
-        Device::cuda_if_available(),
-        cfg.seed,
-    ))
+/// Keras-style summary of the network whose variables are in `vs`.
+pub fn summary(vs: &nn::VarStore, title: &str) -> Result<Html> {
+    Ok(html_table(&model_summary(vs)?, &format!("{title} summary")))
 }
 
-/// Keras-style summary table of a model.
-pub fn summary(net: &Network) -> Result<Html> {
-    Ok(html_table(
-        &model_summary(net)?,
-        &format!("{} summary", net.kind()),
-    ))
-}
-
-/// One batch through an (untrained) model: shapes, and the probabilities of the first example.
-pub fn forward_pass(net: &Network, split: &Split, batch: i64) -> Result<Html> {
-    let images = split.images.narrow(0, 0, batch); // [batch, 1, 28, 28]
-    let logits = net.logits(&images); // [batch, 10]
+/// One batch through a network: shapes, and the probabilities of the first example.
+pub fn forward_pass(net: &impl ModuleT, split: &Split, batch: i64) -> Result<Html> {
+    let images = split.images.narrow(0, 0, batch).to_device(crate::device()); // [batch, 1, 28, 28]
+    let logits = tch::no_grad(|| net.forward_t(&images, false)); // [batch, 10]
     let probs = logits.softmax(-1, Kind::Float); // [batch, 10]
-    let first: Vec<f32> = Vec::try_from(&probs.get(0))?;
+    let first: Vec<f32> = Vec::try_from(&probs.get(0).to_device(tch::Device::Cpu))?;
     let rows = vec![
         ("input shape".to_string(), format!("{:?}", images.size())),
         ("logits shape".to_string(), format!("{:?}", logits.size())),
@@ -231,34 +211,23 @@ pub fn forward_pass(net: &Network, split: &Split, batch: i64) -> Result<Html> {
             format!("{:.4}", first.iter().sum::<f32>()),
         ),
     ];
-    Ok(html_table(
-        &key_value_table(&rows)?,
-        &format!("{} forward pass", net.kind()),
-    ))
+    Ok(html_table(&key_value_table(&rows)?, "Forward pass"))
 }
 
-/// Trains `kind` with its recipe (environment overrides applied), showing progress, and saves
-/// weights and history under `artifacts/`.
-pub fn train_and_save(kind: ModelKind, data: &Mnist) -> Result<(Network, History)> {
-    let cfg = shown(TrainConfig::from_env(kind))?;
-    let run = shown(recipe::train_and_save(
-        &cfg,
-        data,
-        &artifacts::artifacts_dir(),
-    ))?;
-    println!(
-        "saved {} and {}",
-        run.weights.display(),
-        run.history_file.display()
-    );
-    Ok((run.net, run.history))
+/// The first `n` training images and their labels, on the training device: one mini-batch.
+pub fn first_batch(split: &Split, n: i64) -> (Tensor, Tensor) {
+    let n = n.min(split.len() as i64);
+    (
+        split.images.narrow(0, 0, n).to_device(crate::device()), // [n, 1, 28, 28]
+        split.labels.narrow(0, 0, n).to_device(crate::device()), // [n]
+    )
 }
 
 /// The history as a table.
 pub fn history_table(history: &History) -> Result<Html> {
     Ok(html_table(
         &history.to_dataframe()?,
-        &format!("{} training history", history.model()),
+        &format!("{} training history", history.name),
     ))
 }
 
@@ -314,19 +283,19 @@ fn accuracy_chart<'a>(h: &History, title: &'a str) -> LineChart<'a> {
 
 /// Train and validation loss per epoch.
 pub fn loss_curves(h: &History) -> Result<Png> {
-    draw_chart(&loss_chart(h, &format!("{} loss", h.model())))
+    draw_chart(&loss_chart(h, &format!("{} loss", h.name)))
 }
 
 /// Train and validation accuracy per epoch.
 pub fn accuracy_curves(h: &History) -> Result<Png> {
-    draw_chart(&accuracy_chart(h, &format!("{} accuracy", h.model())))
+    draw_chart(&accuracy_chart(h, &format!("{} accuracy", h.name)))
 }
 
 /// Loss and accuracy curves side by side in one figure.
 pub fn training_curves(h: &History) -> Result<Png> {
     let (loss_title, acc_title) = (
-        format!("{} loss", h.model()),
-        format!("{} accuracy", h.model()),
+        format!("{} loss", h.name),
+        format!("{} accuracy", h.name),
     );
     line_chart_pair(&loss_chart(h, &loss_title), &accuracy_chart(h, &acc_title))
 }
@@ -335,7 +304,7 @@ pub fn training_curves(h: &History) -> Result<Png> {
 pub fn compare_curves(histories: &[&History]) -> Result<Png> {
     let named: Vec<(String, &History)> = histories
         .iter()
-        .map(|h| (h.model().to_string(), *h))
+        .map(|h| (h.name.to_string(), *h))
         .collect();
     let pairs: Vec<(&str, &History)> = named.iter().map(|(n, h)| (n.as_str(), *h)).collect();
     line_chart(
@@ -346,30 +315,9 @@ pub fn compare_curves(histories: &[&History]) -> Result<Png> {
     )
 }
 
-/// A trained model and its history from `artifacts/`; if they are missing, the error says in one
-/// sentence which notebook to run first.
-pub fn load_trained(kind: ModelKind) -> Result<(Network, History)> {
-    shown(load_trained_from(&artifacts::artifacts_dir(), kind))
-}
-
-/// [`load_trained`] from `dir`, without printing the error.
-fn load_trained_from(dir: &std::path::Path, kind: ModelKind) -> Result<(Network, History)> {
-    for path in [
-        artifacts::weights_path(dir, kind),
-        artifacts::history_path(dir, kind),
-    ] {
-        anyhow::ensure!(
-            path.exists(),
-            "{} is missing: run 04_training.ipynb first",
-            path.display()
-        );
-    }
-    artifacts::load_trained(dir, kind)
-}
-
-/// The model's predictions on the test set.
-pub fn evaluate(net: &Network, test: &Split) -> Predictions {
-    predict(net, test)
+/// The network's predictions on a split (the test set, in 05 and 06).
+pub fn evaluate(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<Predictions> {
+    predict(net, split)
 }
 
 /// The confusion matrix as a table (rows: true digit, columns: prediction).
@@ -388,38 +336,36 @@ pub fn per_class_table(p: &Predictions) -> Result<Html> {
     ))
 }
 
-/// Side-by-side comparison of models: parameters, test accuracy, errors, training time.
-pub fn comparison_table(models: &[(&Network, &Predictions, &History)]) -> Result<Html> {
+/// Side-by-side comparison of trained models: parameters, test accuracy, errors, training time.
+pub fn comparison_table(models: &[(&Trained, &Predictions)]) -> Result<Html> {
     let df = df!(
-        "model" => models.iter().map(|m| m.0.kind().to_string()).collect::<Vec<_>>(),
+        "model" => models.iter().map(|m| m.0.name.clone()).collect::<Vec<_>>(),
         "parameters" => models.iter().map(|m| m.0.param_count()).collect::<Vec<_>>(),
         "test accuracy (%)" => models.iter().map(|m| m.1.accuracy()).collect::<Vec<_>>(),
         "test errors" => models.iter().map(|m| m.1.misclassified().len() as u64).collect::<Vec<_>>(),
-        "epochs" => models.iter().map(|m| m.2.epochs.len() as u64).collect::<Vec<_>>(),
-        "training seconds" => models.iter().map(|m| m.2.train_seconds()).collect::<Vec<_>>(),
+        "epochs" => models.iter().map(|m| m.0.history.epochs.len() as u64).collect::<Vec<_>>(),
+        "training seconds" => models.iter().map(|m| m.0.history.train_seconds()).collect::<Vec<_>>(),
     )?;
     Ok(html_table(&df, "Model comparison"))
 }
 
 /// Writes the test accuracies to `artifacts/evaluation.json` for the report.
-pub fn save_evaluation(models: &[(&Network, &Predictions)]) -> Result<()> {
+pub fn save_evaluation(models: &[(&Trained, &Predictions)]) -> Result<()> {
     let map: serde_json::Map<String, serde_json::Value> = models
         .iter()
-        .map(|(n, p)| {
-            (
-                n.kind().to_string(),
-                serde_json::json!({"test_accuracy": p.accuracy()}),
-            )
+        .map(|(t, p)| {
+            let value = serde_json::json!({"test_accuracy": p.accuracy()});
+            (t.name.clone(), value)
         })
         .collect();
-    shown(artifacts::write_atomic(
-        &artifacts::artifacts_dir().join("evaluation.json"),
+    shown(write_atomic(
+        &artifacts_dir().join("evaluation.json"),
         &serde_json::to_vec_pretty(&map)?,
     ))
 }
 
 /// The confusion matrix as a heatmap.
-pub fn confusion_heatmap(p: &Predictions, kind: ModelKind) -> Result<Png> {
+pub fn confusion_heatmap(p: &Predictions, name: &str) -> Result<Png> {
     let counts: Vec<Vec<u64>> = p
         .confusion_matrix()
         .counts
@@ -427,7 +373,7 @@ pub fn confusion_heatmap(p: &Predictions, kind: ModelKind) -> Result<Png> {
         .map(|r| r.to_vec())
         .collect();
     heatmap(
-        &format!("{kind} confusion matrix (test set)"),
+        &format!("{name} confusion matrix (test set)"),
         "predicted digit",
         "true digit",
         &counts,
@@ -438,7 +384,10 @@ pub fn confusion_heatmap(p: &Predictions, kind: ModelKind) -> Result<Png> {
 pub fn misclassified_grid(p: &Predictions, test: &Split, n: usize) -> Result<Png> {
     let wrong: Vec<_> = p.misclassified().into_iter().take(n).collect();
     anyhow::ensure!(!wrong.is_empty(), "no misclassified test images to show");
-    let images: Vec<Vec<f32>> = wrong.iter().map(|m| test.pixels(m.index)).collect();
+    let images: Vec<Vec<f32>> = wrong
+        .iter()
+        .map(|m| test.pixels(m.index))
+        .collect::<Result<_>>()?;
     let captions: Vec<String> = wrong
         .iter()
         .map(|m| {
@@ -465,19 +414,23 @@ pub fn confused_pairs_table(p: &Predictions, k: usize) -> Result<Html> {
     ))
 }
 
-/// The MLP's first-layer weights, one 28x28 template per hidden unit (the first `n`).
-pub fn first_layer_weights(net: &Network, n: usize) -> Result<Png> {
-    let weights = net
-        .first_layer_weights()
-        .ok_or_else(|| anyhow::anyhow!("only the MLP has a dense first layer"))?; // [128, 784]
+/// The first `n` rows of a trained network's first dense layer `fc1` (the MLP's: one 28x28
+/// template per hidden unit).
+pub fn first_layer_weights(model: &Trained, n: usize) -> Result<Png> {
+    let vars = model.vs.variables();
+    let weights = vars
+        .get("fc1.weight")
+        .filter(|w| w.size().get(1) == Some(&784))
+        .ok_or_else(|| anyhow::anyhow!("{} has no dense first layer fc1 on the 784 pixels", model.name))?
+        .detach()
+        .to_device(tch::Device::Cpu); // [128, 784]
     let n = n.min(weights.size()[0] as usize);
     let images: Vec<Vec<f32>> = (0..n)
         .map(|i| Vec::<f32>::try_from(&weights.get(i as i64)))
         .collect::<Result<_, _>>()?;
-    debug_assert!(images.iter().all(|im| im.len() == IMAGE_PIXELS as usize));
     let captions: Vec<String> = (0..n).map(|i| format!("unit {i}")).collect();
     image_grid(
-        "MLP first-layer weights (red +, blue -)",
+        &format!("{} first-layer weights (red +, blue -)", model.name),
         &images,
         &captions,
         8,
@@ -495,7 +448,10 @@ pub fn pick_examples(test: &Split, n: usize, seed: u64) -> Vec<usize> {
 
 /// The chosen test digits as images, captioned with their true labels.
 pub fn example_digits(test: &Split, indices: &[usize]) -> Result<Png> {
-    let images: Vec<Vec<f32>> = indices.iter().map(|&i| test.pixels(i)).collect();
+    let images: Vec<Vec<f32>> = indices
+        .iter()
+        .map(|&i| test.pixels(i))
+        .collect::<Result<_>>()?;
     let captions: Vec<String> = indices
         .iter()
         .map(|&i| format!("#{i}: true {}", test.label(i)))
@@ -515,12 +471,10 @@ pub fn probability_chart(p: &Predictions, indices: &[usize]) -> Result<Png> {
     let groups: Vec<(String, Vec<f64>)> = indices
         .iter()
         .map(|&i| {
-            (
-                format!("#{i} (true {})", p.labels[i]),
-                p.probabilities_of(i).iter().map(|&v| v as f64).collect(),
-            )
+            let probabilities = p.probabilities_of(i)?.iter().map(|&v| v as f64).collect();
+            Ok((format!("#{i} (true {})", p.labels[i]), probabilities))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     bar_chart(
         "Predicted probabilities",
         "digit",

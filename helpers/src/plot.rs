@@ -1,7 +1,7 @@
 //! Charts drawn with plotters on an in-memory bitmap (plotters-bitmap) and returned as PNG.
 
 use crate::display::Png;
-use crate::image::encode_rgb_png;
+use crate::png::encode_rgb_png;
 use anyhow::{ensure, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -149,12 +149,27 @@ fn draw_line_chart(area: &DrawingArea<BitMapBackend, Shift>, c: &LineChart) -> R
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(xs, ys)
+        .build_cartesian_2d(xs.clone(), ys)
         .map_err(plot_err)?;
+    // Whole x values (epochs) get whole ticks only: 1, 2, 3, never 1.5.
+    let whole_x = c
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .all(|p| p.0.fract() == 0.0);
+    let x_text = |x: &f64| match (whole_x, (x - x.round()).abs() < 1e-9) {
+        (true, true) => format!("{}", x.round()),
+        (true, false) => String::new(),
+        (false, _) => format!("{x:.2}"),
+    };
+    let x_ticks = if whole_x { (xs.end - xs.start).ceil() as usize + 1 } else { 10 };
     chart
         .configure_mesh()
         .x_desc(c.x_label)
         .y_desc(c.y_label)
+        .x_labels(x_ticks.clamp(2, 12))
+        .x_label_formatter(&x_text)
+        .y_label_formatter(&|y| format!("{y:.2}"))
         .label_style((FONT, 13))
         .draw()
         .map_err(plot_err)?;
@@ -451,15 +466,22 @@ fn pixel_color(v: f32, scale: f32, palette: ColorMap) -> RGBColor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::decode_png_gray;
+
+    /// Width, height and whether any pixel is dark, of an RGB PNG.
+    fn decode(png: &[u8]) -> (u32, u32, bool) {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        (info.width, info.height, buf.iter().any(|&b| b < 128))
+    }
 
     #[test]
     fn charts_are_pngs_of_the_right_size() {
         let s = vec![Series::new("train", vec![(1.0, 0.5), (2.0, 0.3)])];
         let png = line_chart("Loss", "epoch", "loss", &s).unwrap();
-        let img = decode_png_gray(&png.0).unwrap();
-        assert_eq!((img.width, img.height), (760, 440));
-        assert!(img.pixels.iter().any(|&p| p < 0.5), "something was drawn");
+        assert_eq!(decode(&png.0), (760, 440, true), "something was drawn");
     }
 
     #[test]
@@ -474,8 +496,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            decode_png_gray(&grid.0).unwrap().width,
-            2 * (28 * IMAGE_SCALE as usize + 40)
+            decode(&grid.0).0,
+            2 * (28 * IMAGE_SCALE + 40)
         );
         let counts: Vec<Vec<u64>> = (0..10)
             .map(|i| (0..10).map(|j| (i * j) as u64).collect())

@@ -1,7 +1,7 @@
 //! Tables for people: polars DataFrames rendered as HTML, and the tables the notebooks show.
 
 use crate::display::Html;
-use crate::model::Network;
+use tch::nn;
 use anyhow::Result;
 use polars::prelude::*;
 
@@ -13,11 +13,11 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// One cell's text: floats with 4 decimals, strings without quotes.
-fn cell_text(value: &AnyValue) -> String {
+/// One cell's text: floats with `decimals` decimals, strings without quotes.
+fn cell_text(value: &AnyValue, decimals: usize) -> String {
     match value {
-        AnyValue::Float64(v) => format!("{v:.4}"),
-        AnyValue::Float32(v) => format!("{v:.4}"),
+        AnyValue::Float64(v) => format!("{v:.decimals$}"),
+        AnyValue::Float32(v) => format!("{v:.decimals$}"),
         AnyValue::String(s) => s.to_string(),
         AnyValue::Null => String::new(),
         other => other.to_string(),
@@ -44,7 +44,12 @@ pub fn html_table(df: &DataFrame, caption: &str) -> Html {
     for row in 0..df.height() {
         html += "<tr>";
         for col in df.columns() {
-            let text = col.get(row).map(|v| cell_text(&v)).unwrap_or_default();
+            // Percentages with two decimals (97.65), other numbers with four (0.0812).
+            let decimals = if col.name().contains('%') { 2 } else { 4 };
+            let text = col
+                .get(row)
+                .map(|v| cell_text(&v, decimals))
+                .unwrap_or_default();
             html += &format!(
                 "<td style=\"padding:2px 8px;text-align:right\">{}</td>",
                 escape(&text)
@@ -63,29 +68,51 @@ pub fn key_value_table(rows: &[(String, String)]) -> Result<DataFrame> {
     )?)
 }
 
-/// A Keras-style summary: layer, output shape, parameters, and a total row.
-pub fn model_summary(net: &Network) -> Result<DataFrame> {
-    let layers = net.model.layers();
-    let shape = |s: &[i64]| {
-        let dims: Vec<String> = s
-            .iter()
-            .map(|&d| if d < 0 { "None".into() } else { d.to_string() })
-            .collect();
-        format!("({})", dims.join(", "))
-    };
-    let mut names: Vec<String> = layers.iter().map(|l| l.name.clone()).collect();
-    let mut shapes: Vec<String> = layers.iter().map(|l| shape(&l.output_shape)).collect();
-    let mut params: Vec<i64> = layers.iter().map(|l| l.params).collect();
-    names.push("Total".into());
-    shapes.push(String::new());
-    params.push(net.param_count());
-    Ok(df!("layer" => names, "output shape" => shapes, "parameters" => params)?)
+/// Trainable parameters of the variables in `vs`.
+pub fn param_count(vs: &nn::VarStore) -> i64 {
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
+}
+
+/// A Keras-style summary read from the variables: one row per layer (the variables' path prefix,
+/// in the order they were created), its tensors' shapes, its trainable parameters, and a total.
+pub fn model_summary(vs: &nn::VarStore) -> Result<DataFrame> {
+    let named = vs.variables();
+    let order: Vec<usize> = vs
+        .trainable_variables()
+        .iter()
+        .map(|t| t.data_ptr() as usize)
+        .collect();
+    let position = |t: &tch::Tensor| order.iter().position(|&p| p == t.data_ptr() as usize);
+    let mut names: Vec<&String> = named.keys().collect();
+    names.sort_by_key(|n| (position(&named[*n]).unwrap_or(usize::MAX), n.to_string()));
+    // (layer, its tensors' shapes, its trainable parameters), in creation order
+    let mut layers: Vec<(String, Vec<String>, i64)> = Vec::new();
+    for name in names {
+        let (layer, tensor) = name.rsplit_once('.').unwrap_or(("", name));
+        let t = &named[name];
+        if layers.last().is_none_or(|l| l.0 != layer) {
+            layers.push((layer.to_string(), Vec::new(), 0));
+        }
+        if let Some(last) = layers.last_mut() {
+            last.1.push(format!("{tensor} {:?}", t.size()));
+            last.2 += position(t).map_or(0, |_| t.numel() as i64);
+        }
+    }
+    let mut layer: Vec<String> = layers.iter().map(|l| l.0.clone()).collect();
+    let mut tensors: Vec<String> = layers.iter().map(|l| l.1.join(", ")).collect();
+    let mut params: Vec<i64> = layers.iter().map(|l| l.2).collect();
+    layer.push("Total".into());
+    tensors.push(String::new());
+    params.push(param_count(vs));
+    Ok(df!("layer" => layer, "tensors" => tensors, "trainable parameters" => params)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ModelKind;
 
     #[test]
     fn html_escapes_and_formats() {
@@ -97,8 +124,12 @@ mod tests {
 
     #[test]
     fn summary_totals_the_seed_mlp() {
-        let net = Network::new(ModelKind::Mlp, 0.2, tch::Device::Cpu);
-        let df = model_summary(&net).unwrap();
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _net = crate::model::mlp_model(&vs.root());
+        let df = model_summary(&vs).unwrap();
+        let layers = df.column("layer").unwrap();
+        assert_eq!(layers.get(0).unwrap(), AnyValue::String("fc1"));
+        assert_eq!(df.height(), 3);
         let total = df
             .column("parameters")
             .unwrap()

@@ -1,22 +1,21 @@
-//! Training: Adam on cross-entropy, shuffled mini-batches, validation after every epoch.
+//! Training any tch network the way tch's own examples do: shuffled mini-batches, cross-entropy
+//! on logits, `nn::Adam`'s `backward_step`; validation after every epoch, progress with the time
+//! left, a guard against a diverging loss, and the weights and history saved atomically.
 
-use crate::augment::Affine;
+use crate::artifacts::{artifacts_dir, history_path, save_history, save_weights, weights_path};
 use crate::config::TrainConfig;
-use crate::data::Split;
-use crate::data::LABELS;
-use crate::model::{ModelKind, Network};
-use crate::optim::{Adam, AdamConfig};
-use crate::rng::SplitMix64;
+use crate::data::{Mnist, Split};
+use crate::progress::ProgressPrinter;
 use anyhow::{bail, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::time::{Duration, Instant};
-use tch::{Device, Kind, Tensor};
+use std::time::Instant;
+use tch::nn::{self, ModuleT, OptimizerConfig};
+use tch::{Kind, Tensor};
 
 /// Optimiser steps between two checks that the loss is still finite (and progress reports).
 const CHECK_EVERY: usize = 100;
-/// Batch size for validation and evaluation passes (no gradients, so larger is fine).
+/// Images per batch when measuring loss and accuracy (no gradients, so larger is fine).
 pub const EVAL_BATCH: i64 = 1000;
 
 /// What one epoch measured.
@@ -36,212 +35,152 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
-/// The record of a training run: its configuration and one row per epoch.
+/// The record of a training run: the model's name, its configuration, one row per epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct History {
+    /// The model's name ("mlp", "cnn", ...).
+    #[serde(default)]
+    pub name: String,
     /// The configuration that produced it.
     pub config: TrainConfig,
     /// One entry per completed epoch.
     pub epochs: Vec<EpochStats>,
 }
 
-/// A progress report from [`fit`].
-#[derive(Debug, Clone, Copy)]
-pub enum Progress<'a> {
-    /// Part of an epoch is done.
-    Step {
-        epoch: usize,
-        epochs: usize,
-        done: usize,
-        total: usize,
-    },
-    /// An epoch has finished.
-    Epoch {
-        stats: &'a EpochStats,
-        epochs: usize,
-    },
-}
-
 impl History {
-    /// Which model was trained.
-    pub fn model(&self) -> ModelKind {
-        self.config.model
-    }
-
     /// Total training time in seconds.
     pub fn train_seconds(&self) -> f64 {
         self.epochs.iter().map(|e| e.seconds).sum()
     }
 
-    /// The history as a table: epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds.
+    /// The history as a table: epoch, losses, accuracies (%), seconds.
     pub fn to_dataframe(&self) -> Result<DataFrame> {
         let col = |f: fn(&EpochStats) -> f64| self.epochs.iter().map(f).collect::<Vec<f64>>();
         let epochs: Vec<u32> = self.epochs.iter().map(|e| e.epoch as u32).collect();
         Ok(df!(
             "epoch" => epochs,
-            "train_loss" => col(|e| e.train_loss),
-            "train_accuracy" => col(|e| e.train_accuracy),
-            "val_loss" => col(|e| e.val_loss),
-            "val_accuracy" => col(|e| e.val_accuracy),
+            "train loss" => col(|e| e.train_loss),
+            "train accuracy (%)" => col(|e| e.train_accuracy),
+            "validation loss" => col(|e| e.val_loss),
+            "validation accuracy (%)" => col(|e| e.val_accuracy),
             "seconds" => col(|e| e.seconds),
         )?)
     }
 }
 
-/// Trains `net` on `train` as `cfg` says, validating on `val` after each epoch. Shuffling and
-/// dropout are seeded from `cfg.seed`; create `net` with [`Network::seeded`] for repeatable runs.
-/// Stops with an error (and changes nothing on disk) if the loss turns NaN or infinite.
+/// Trains `net` (whose variables are in `vs`) on MNIST as `cfg` says: holds out the validation
+/// part, runs the epochs with progress, then saves the weights and history under `artifacts/`
+/// as `name`. Stops with an error, saving nothing, if the loss stops being a finite number.
 pub fn fit(
-    net: &mut Network,
+    name: &str,
+    net: &impl ModuleT,
+    vs: &nn::VarStore,
+    data: &Mnist,
+    cfg: &TrainConfig,
+) -> Result<History> {
+    crate::notebook::shown(fit_and_save(name, net, vs, data, cfg))
+}
+
+/// [`fit`] without printing the error.
+fn fit_and_save(
+    name: &str,
+    net: &impl ModuleT,
+    vs: &nn::VarStore,
+    data: &Mnist,
+    cfg: &TrainConfig,
+) -> Result<History> {
+    cfg.validate()?;
+    let (train, val) = data
+        .train
+        .train_validation(cfg.validation_fraction, cfg.seed)?;
+    let train = train.head(cfg.train_limit.unwrap_or(usize::MAX));
+    println!(
+        "training {name}: {} epochs, batch {}, Adam lr {}, {} images ({} for validation)",
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.learning_rate,
+        train.len(),
+        val.len()
+    );
+    let history = train_epochs(name, net, vs, &train, &val, cfg)?;
+    let dir = artifacts_dir();
+    let (weights, history_file) = (weights_path(&dir, name), history_path(&dir, name));
+    save_weights(vs, &weights)?;
+    save_history(&history, &history_file)?;
+    println!("saved {} and {}", weights.display(), history_file.display());
+    Ok(history)
+}
+
+/// The epochs of a run: train, validate, report; returns the history.
+pub fn train_epochs(
+    name: &str,
+    net: &impl ModuleT,
+    vs: &nn::VarStore,
     train: &Split,
     val: &Split,
     cfg: &TrainConfig,
-    progress: &mut dyn FnMut(Progress),
 ) -> Result<History> {
-    let mut trainer = Trainer::new(net, train, cfg)?;
+    tch::manual_seed(cfg.seed as i64 + 1); // shuffling and dropout repeat from run to run
+    let mut opt = nn::Adam::default().build(vs, cfg.learning_rate)?;
+    let steps = train.len().div_ceil(cfg.batch_size);
+    let mut progress = ProgressPrinter::new(cfg.epochs, steps);
     let mut history = History {
+        name: name.to_string(),
         config: cfg.clone(),
         epochs: Vec::new(),
     };
-    for _ in 0..cfg.epochs {
+    for epoch in 1..=cfg.epochs {
         let start = Instant::now();
-        let (train_loss, train_accuracy) = trainer.run_epoch(progress)?;
-        let (val_loss, val_accuracy) = evaluate_loss(trainer.net, val);
+        let (train_loss, train_accuracy) =
+            train_epoch(net, &mut opt, train, cfg, epoch, &mut progress)?;
+        let (val_loss, val_accuracy) = evaluate_loss(net, val)?;
         let stats = EpochStats {
-            epoch: trainer.epoch,
+            epoch,
             train_loss,
             train_accuracy,
             val_loss,
             val_accuracy,
             seconds: start.elapsed().as_secs_f64(),
         };
-        progress(Progress::Epoch {
-            stats: &stats,
-            epochs: cfg.epochs,
-        });
+        progress.epoch_done(&stats);
         history.epochs.push(stats);
     }
     Ok(history)
 }
 
-/// Training one epoch at a time, for callers that look at the model between epochs (the
-/// benchmark measures test accuracy after each). [`fit`] is built on it.
-pub struct Trainer<'a> {
-    /// The network being trained.
-    pub net: &'a mut Network,
-    opt: Adam,
-    train: Split,
-    cfg: TrainConfig,
-    /// Dropout masks of steps computed without autograd.
-    rng: SplitMix64,
-    /// Epochs completed so far.
-    pub epoch: usize,
-}
-
-impl<'a> Trainer<'a> {
-    /// Checks `cfg`, seeds shuffling and dropout, and prepares Adam for `net`.
-    pub fn new(net: &'a mut Network, train: &Split, cfg: &TrainConfig) -> Result<Self> {
-        cfg.validate()?;
-        tch::manual_seed(cfg.seed.wrapping_add(1) as i64);
-        let train = train.head(cfg.train_limit.unwrap_or(usize::MAX));
-        let opt = Adam::new(&net.vs, AdamConfig::with_lr(cfg.learning_rate));
-        Ok(Trainer {
-            net,
-            opt,
-            train,
-            cfg: cfg.clone(),
-            rng: SplitMix64::new(cfg.seed ^ 0x000D_50F0_u64),
-            epoch: 0,
-        })
-    }
-
-    /// One shuffled pass over the training set: returns (mean loss, accuracy in percent).
-    pub fn run_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(f64, f64)> {
-        self.epoch += 1;
-        let cfg = self.cfg.clone();
-        let device = self.net.vs.device();
-        let n = self.train.len() as i64;
-        let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu)); // [n]
-        let images = self.train.images.index_select(0, &order).to_device(device); // [n, 1, 28, 28]
-        let labels = self.train.labels.index_select(0, &order); // [n]
-        let label_values = Vec::<i64>::try_from(&labels)?;
-        let labels = labels.to_device(device);
-        let bs = cfg.batch_size as i64;
-        let total = (n + bs - 1) / bs;
-        let (mut loss_sum, mut correct) = (0.0, 0);
-        let steps_before = (self.epoch - 1) * total as usize;
-        for step in 0..total {
-            let done_steps = steps_before + step as usize;
-            self.opt.config.lr = cfg.lr_at(self.epoch, done_steps, cfg.epochs * total as usize);
-            let start = step * bs;
-            let len = bs.min(n - start);
-            let x = images.narrow(0, start, len); // [len, 1, 28, 28]
-            let x = if cfg.augment {
-                Affine::default().apply(&x)
-            } else {
-                x
-            };
-            let y = labels.narrow(0, start, len); // [len]
-            let (batch_loss, batch_correct) =
-                self.step(&x, &y, &label_values[start as usize..][..len as usize])?;
-            loss_sum += batch_loss;
-            correct += batch_correct;
-            let done = step as usize + 1;
-            if done.is_multiple_of(CHECK_EVERY) || done == total as usize {
-                check_finite(loss_sum, self.epoch, done, cfg.learning_rate)?;
-                progress(Progress::Step {
-                    epoch: self.epoch,
-                    epochs: cfg.epochs,
-                    done,
-                    total: total as usize,
-                });
-            }
+/// One shuffled pass over `train`: returns (mean loss, accuracy in percent).
+fn train_epoch(
+    net: &impl ModuleT,
+    opt: &mut nn::Optimizer,
+    train: &Split,
+    cfg: &TrainConfig,
+    epoch: usize,
+    progress: &mut ProgressPrinter,
+) -> Result<(f64, f64)> {
+    let steps = train.len().div_ceil(cfg.batch_size);
+    let (mut loss_sum, mut correct) = (0.0, 0i64);
+    let mut batches = tch::data::Iter2::new(&train.images, &train.labels, cfg.batch_size as i64);
+    let batches = batches.shuffle().return_smaller_last_batch();
+    for (step, (images, labels)) in batches.to_device(crate::device()).enumerate() {
+        opt.set_lr(cfg.lr_at((epoch - 1) * steps + step, cfg.epochs * steps));
+        let logits = net.forward_t(&images, true); // [batch, 10]
+        let loss = logits.cross_entropy_for_logits(&labels); // []
+        opt.backward_step(&loss);
+        loss_sum += f64::try_from(&loss)? * labels.size()[0] as f64;
+        correct += count_correct(&logits, &labels)?;
+        if (step + 1) % CHECK_EVERY == 0 || step + 1 == steps {
+            check_finite(loss_sum, epoch, step + 1, cfg.learning_rate)?;
+            progress.step_done(epoch, step + 1);
         }
-        Ok((loss_sum / n as f64, 100.0 * correct as f64 / n as f64))
     }
+    let n = train.len() as f64;
+    Ok((loss_sum / n, 100.0 * correct as f64 / n))
 }
 
-impl Trainer<'_> {
-    /// One optimiser step on images `x` ([b, 1, 28, 28]) with labels `y` ([b], and the same as
-    /// `label_values`): the model's own step where it has one, else autograd. Returns (loss sum,
-    /// correct count) of the batch.
-    fn step(&mut self, x: &Tensor, y: &Tensor, label_values: &[i64]) -> Result<(f64, usize)> {
-        if let Some(step) = self.net.model.manual_step(x, label_values, &mut self.rng) {
-            let step = step?;
-            self.opt.step_pairs(&step.grads)?;
-            return Ok((step.loss_sum, step.correct));
-        }
-        let logits = self.net.model.logits(x, true); // [b, 10]
-        let loss = logits.cross_entropy_for_logits(y); // []
-        self.opt.backward_step(&loss)?;
-        let batch = label_values.len() as f64;
-        Ok((
-            loss.double_value(&[]) * batch,
-            count_correct(&logits, label_values),
-        ))
-    }
-}
-
-/// How many rows of `logits` ([len, 10]) have their largest value at the row's label.
-fn count_correct(logits: &Tensor, labels: &[i64]) -> usize {
-    copy_to_vec::<f32>(logits)
-        .chunks_exact(LABELS as usize)
-        .zip(labels)
-        .filter(|(row, &label)| argmax(row).0 == label as usize)
-        .count()
-}
-
-/// Index and value of the largest entry (the first one on ties, as libtorch's argmax).
-pub(crate) fn argmax(row: &[f32]) -> (usize, f32) {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 {
-                (i, v)
-            } else {
-                best
-            }
-        })
+/// How many rows of `logits` ([batch, 10]) have their largest score at the label ([batch]).
+fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64> {
+    let right = logits.argmax(-1, false).eq_tensor(labels).sum(Kind::Int64); // []
+    Ok(i64::try_from(&right)?)
 }
 
 /// Fails when the running loss is no longer a finite number.
@@ -255,125 +194,83 @@ fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()> {
     Ok(())
 }
 
-/// Mean cross-entropy and accuracy (percent) of `net` on `split`, without dropout.
-pub fn evaluate_loss(net: &Network, split: &Split) -> (f64, f64) {
+/// Mean cross-entropy and accuracy (percent) of `net` on `split`, without dropout or gradients.
+pub fn evaluate_loss(net: &impl ModuleT, split: &Split) -> Result<(f64, f64)> {
     if split.is_empty() {
-        return (f64::NAN, f64::NAN);
+        return Ok((f64::NAN, f64::NAN));
     }
-    let labels = copy_to_vec::<i64>(&split.labels.to_kind(Kind::Int64)); // [n]
-    let (mut loss_sum, mut correct, batch) = (0.0, 0, net.eval_batch() as usize);
-    for (start, batch_labels) in (0..).step_by(batch).zip(labels.chunks(batch)) {
-        let logits = net.logits(&split.images.narrow(0, start, batch_labels.len() as i64)); // [len, 10]
-        let (loss, right) = loss_and_correct(&copy_to_vec::<f32>(&logits), batch_labels);
-        loss_sum += loss;
-        correct += right;
+    let (mut loss_sum, mut correct) = (0.0, 0i64);
+    let n = split.len() as i64;
+    for start in (0..n).step_by(EVAL_BATCH as usize) {
+        let len = EVAL_BATCH.min(n - start);
+        let images = split.images.narrow(0, start, len).to_device(crate::device()); // [len, 1, 28, 28]
+        let labels = split.labels.narrow(0, start, len).to_device(crate::device()); // [len]
+        let logits = tch::no_grad(|| net.forward_t(&images, false)); // [len, 10]
+        loss_sum += f64::try_from(&logits.cross_entropy_for_logits(&labels))? * len as f64;
+        correct += count_correct(&logits, &labels)?;
     }
-    let n = labels.len() as f64;
-    (loss_sum / n, 100.0 * correct as f64 / n)
-}
-
-/// A tensor's values, copied to the CPU, in row-major order.
-fn copy_to_vec<T: tch::kind::Element + Default + Clone>(t: &Tensor) -> Vec<T> {
-    let t = t
-        .detach()
-        .to_device(Device::Cpu)
-        .to_kind(T::KIND)
-        .contiguous();
-    let mut values = vec![T::default(); t.numel()];
-    t.copy_data(&mut values, t.numel());
-    values
-}
-
-/// Sum of the cross-entropy losses and the number of rows whose largest logit is their label, for
-/// `logits` ([len, 10], row-major). A plain loop: a few small tensor operations per batch cost
-/// more than the arithmetic.
-fn loss_and_correct(logits: &[f32], labels: &[i64]) -> (f64, usize) {
-    logits.chunks_exact(LABELS as usize).zip(labels).fold(
-        (0.0, 0),
-        |(loss, correct), (row, &label)| {
-            let (best, max) = argmax(row);
-            let sum: f32 = row.iter().map(|&v| (v - max).exp()).sum();
-            let row_loss = f64::from(sum.ln() + max - row[label as usize]);
-            (
-                loss + row_loss,
-                correct + usize::from(best == label as usize),
-            )
-        },
-    )
-}
-
-/// A progress printer for terminals and notebooks: one line per epoch, and a line within an epoch
-/// at most every `every` (so long epochs show they are moving).
-pub fn print_progress(every: Duration) -> impl FnMut(Progress) {
-    let mut last = Instant::now();
-    move |p| {
-        match p {
-            Progress::Step { epoch, epochs, done, total } if last.elapsed() >= every && done < total => {
-                println!("  epoch {epoch}/{epochs}: {:>3.0}% of batches", 100.0 * done as f64 / total as f64);
-            }
-            Progress::Step { .. } => return,
-            Progress::Epoch { stats: s, epochs } => println!(
-                "epoch {}/{epochs}: loss {:.4}, accuracy {:.2}% | validation loss {:.4}, accuracy {:.2}% | {:.1} s",
-                s.epoch, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy, s.seconds
-            ),
-        }
-        last = Instant::now();
-        let _ = std::io::stdout().flush();
-    }
+    Ok((loss_sum / n as f64, 100.0 * correct as f64 / n as f64))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Device;
 
-    #[test]
-    fn loss_and_correct_match_libtorch() {
-        let labels: Vec<i64> = (0..50).map(|i| (i * 7) % 10).collect();
-        let y = Tensor::from_slice(&labels);
-        // [50, 10], the label's logit raised in every other row so that about half are right
-        let boost = y.one_hot(10).to_kind(Kind::Float)
-            * Tensor::from_slice(&[4.0f32, 0.0]).repeat([25]).unsqueeze(1);
-        let logits = Tensor::randn([50, 10], (Kind::Float, Device::Cpu)) * 3.0 + boost;
-        let (loss, correct) = loss_and_correct(&copy_to_vec::<f32>(&logits), &labels);
-        let want_loss = logits.cross_entropy_for_logits(&y).double_value(&[]) * 50.0;
-        let want_correct = logits
-            .argmax(-1, false)
-            .eq_tensor(&y)
-            .sum(Kind::Int64)
-            .int64_value(&[]);
-        assert!(
-            (loss - want_loss).abs() < 1e-4 * want_loss,
-            "{loss} vs {want_loss}"
-        );
-        assert_eq!(correct as i64, want_correct);
-        assert!(want_correct > 10, "the test needs right and wrong rows");
+    /// 600 random "images" whose label is decided by which quarter holds the most ink: learnable.
+    fn toy_split(n: i64) -> Split {
+        let images = Tensor::rand([n, 1, 28, 28], (Kind::Float, Device::Cpu)); // [n, 1, 28, 28]
+        let quarters = images.view([n, 4, 196]).sum_dim_intlist(-1, false, Kind::Float); // [n, 4]
+        Split {
+            labels: quarters.argmax(-1, false),
+            images,
+        }
     }
 
     #[test]
-    fn evaluation_in_batches_matches_libtorch_on_the_whole_split() {
-        use crate::model::{ModelKind, Network};
-        // More rows than one evaluation batch of either model, with a partial last batch.
-        for kind in [ModelKind::Mlp, ModelKind::Cnn] {
-            let net = Network::seeded(kind, 0.2, Device::Cpu, 11);
-            let n = net.eval_batch() + 37;
-            // [n, 1, 28, 28], about 80% zeros like MNIST
-            let images = (Tensor::rand([n, 1, 28, 28], (Kind::Float, Device::Cpu)) - 0.8).relu();
-            let labels = Tensor::randint(10, [n], (Kind::Int64, Device::Cpu));
-            let logits = tch::no_grad(|| net.model.logits(&images, false)); // [n, 10]
-            let want_loss = logits.cross_entropy_for_logits(&labels).double_value(&[]);
-            let right = logits.argmax(-1, false).eq_tensor(&labels).sum(Kind::Int64);
-            let want_accuracy = 100.0 * right.int64_value(&[]) as f64 / n as f64;
-            let (loss, accuracy) = evaluate_loss(&net, &Split { images, labels });
-            assert!(
-                (loss - want_loss).abs() < 1e-4,
-                "{kind}: {loss} vs {want_loss}"
-            );
-            // The sparse path rounds differently from libtorch's: allow one near-tie to flip.
-            let one_row = 100.0 / n as f64;
-            assert!(
-                (accuracy - want_accuracy).abs() <= one_row + 1e-9,
-                "{kind}: {accuracy}"
-            );
-        }
+    fn training_lowers_the_loss_and_repeats_with_the_seed() {
+        let (train, val) = (toy_split(600), toy_split(200));
+        let cfg = TrainConfig {
+            epochs: 3,
+            ..TrainConfig::default()
+        };
+        let run = || {
+            tch::manual_seed(3);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = crate::model::mlp_model(&vs.root());
+            train_epochs("mlp", &net, &vs, &train, &val, &cfg).unwrap()
+        };
+        let (a, b) = (run(), run());
+        assert_eq!(a.epochs.len(), 3);
+        assert!(a.epochs[2].train_loss < a.epochs[0].train_loss, "{a:?}");
+        let strip = |h: &History| h.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>();
+        assert_eq!(strip(&a), strip(&b), "same seed, same run");
+    }
+
+    #[test]
+    fn a_diverging_run_stops_with_a_message() {
+        let (train, val) = (toy_split(400), toy_split(50));
+        let cfg = TrainConfig {
+            epochs: 2,
+            learning_rate: 1e38,
+            ..TrainConfig::default()
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = crate::model::mlp_model(&vs.root());
+        let err = train_epochs("mlp", &net, &vs, &train, &val, &cfg).unwrap_err();
+        assert!(err.to_string().contains("training diverged"), "{err}");
+    }
+
+    #[test]
+    fn evaluation_matches_libtorch_on_the_whole_split() {
+        let split = toy_split(EVAL_BATCH + 37); // a partial last batch
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = crate::model::mlp_model(&vs.root());
+        let logits = tch::no_grad(|| net.forward_t(&split.images, false)); // [n, 10]
+        let want = f64::try_from(&logits.cross_entropy_for_logits(&split.labels)).unwrap();
+        let (loss, accuracy) = evaluate_loss(&net, &split).unwrap();
+        assert!((loss - want).abs() < 1e-4, "{loss} vs {want}");
+        let right = count_correct(&logits, &split.labels).unwrap();
+        assert!((accuracy - 100.0 * right as f64 / split.len() as f64).abs() < 1e-9);
     }
 }

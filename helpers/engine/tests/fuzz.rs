@@ -5,7 +5,8 @@
 
 use flate2::{write::GzEncoder, Compression};
 use mnist_helpers::idx::{encode_idx, gunzip_if_gzip, parse_idx};
-use mnist_helpers::image::{decode_png_gray, encode_rgb_png, to_mnist_layout};
+use mnist_engine::digit::{decode_png_gray, to_mnist_layout};
+use mnist_helpers::png::encode_rgb_png;
 use mnist_helpers::rng::SplitMix64;
 use std::io::Write;
 use std::time::{Duration, Instant};

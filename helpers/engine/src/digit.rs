@@ -1,6 +1,6 @@
-//! PNG in and out: encoding chart bitmaps, and turning a user's PNG into an MNIST-like digit.
+//! Turning a user's PNG into an MNIST-like digit, as `mnist predict` reads it.
 
-use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use mnist_helpers::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use anyhow::{bail, Context, Result};
 use std::io::Cursor;
 use std::path::Path;
@@ -10,19 +10,6 @@ use tch::Tensor;
 pub const MAX_DECODED_BYTES: usize = 64 << 20;
 /// MNIST digits fit a 20x20 box inside the 28x28 image.
 const DIGIT_BOX: usize = 20;
-
-/// Encodes an 8-bit RGB buffer (`width * height * 3` bytes) as PNG.
-pub fn encode_rgb_png(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(png::Compression::Fast);
-    let mut writer = encoder.write_header()?;
-    writer.write_image_data(rgb)?;
-    writer.finish()?;
-    Ok(out)
-}
 
 /// A decoded image as gray values in [0, 1], row by row.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,6 +219,8 @@ fn paste_centered(img: &GrayImage, side: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use mnist_helpers::png::encode_rgb_png;
 
     #[test]
     fn png_round_trip_through_gray() {

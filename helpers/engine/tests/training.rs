@@ -3,33 +3,34 @@
 mod common;
 
 use common::real_mnist;
-use mnist_helpers::artifacts::{load_history, load_network, save_history, save_network};
+use mnist_engine::trainer::fit;
+use mnist_engine::weights::{load_network, save_network};
+use mnist_engine::{ModelKind, Network, Recipe};
+use mnist_helpers::artifacts::{load_history, save_history};
 use mnist_helpers::metrics::predict;
-use mnist_helpers::train::{fit, History};
-use mnist_helpers::{ModelKind, Network, TrainConfig};
+use mnist_helpers::train::History;
 use std::sync::Mutex;
 use tch::Device;
 
-fn quick_config(model: ModelKind, limit: usize) -> TrainConfig {
-    TrainConfig {
-        epochs: 2,
-        train_limit: Some(limit),
-        ..TrainConfig::for_model(model)
-    }
+fn quick_config(model: ModelKind, limit: usize) -> Recipe {
+    let mut cfg = Recipe::for_model(model);
+    cfg.train.epochs = 2;
+    cfg.train.train_limit = Some(limit);
+    cfg
 }
 
 /// libtorch's generator is global to the process: training tests take turns.
 static TORCH_RNG: Mutex<()> = Mutex::new(());
 
-fn train(cfg: &TrainConfig) -> (Network, History) {
+fn train(cfg: &Recipe) -> (Network, History) {
     let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let data = real_mnist();
     let (train, val) = data
         .train
-        .train_validation(cfg.validation_fraction, cfg.seed)
+        .train_validation(cfg.train.validation_fraction, cfg.train.seed)
         .unwrap();
     let val = val.head(1000);
-    let mut net = Network::seeded(cfg.model, cfg.dropout, Device::Cpu, cfg.seed);
+    let mut net = Network::seeded(cfg.model, Device::Cpu, cfg.train.seed);
     let history = fit(&mut net, &train, &val, cfg, &mut |_| {}).unwrap();
     (net, history)
 }
@@ -41,7 +42,7 @@ fn mlp_learns_from_a_small_subset() {
     assert!(history.epochs[1].train_loss < history.epochs[0].train_loss);
     assert!(history.epochs[1].val_accuracy > 85.0, "{history:?}");
     let test = real_mnist().test.head(2000);
-    assert!(predict(&net, &test).accuracy() > 85.0);
+    assert!(predict(&net, &test).unwrap().accuracy() > 85.0);
 }
 
 #[test]
@@ -62,16 +63,17 @@ fn same_seed_gives_the_same_history() {
     let a = strip(train(&cfg).1);
     let b = strip(train(&cfg).1);
     assert_eq!(a, b);
-    let c = strip(train(&TrainConfig { seed: 7, ..cfg }).1);
+    let mut other = cfg;
+    other.train.seed = 7;
+    let c = strip(train(&other).1);
     assert_ne!(a, c);
 }
 
 #[test]
 fn weights_and_history_round_trip() {
-    let (net, history) = train(&TrainConfig {
-        epochs: 1,
-        ..quick_config(ModelKind::Cnn, 500)
-    });
+    let mut cfg = quick_config(ModelKind::Cnn, 500);
+    cfg.train.epochs = 1;
+    let (net, history) = train(&cfg);
     let dir = tempfile::tempdir().unwrap();
     let (w, h) = (
         dir.path().join("cnn.safetensors"),
@@ -83,8 +85,8 @@ fn weights_and_history_round_trip() {
     assert_eq!(loaded.kind(), ModelKind::Cnn);
     let test = real_mnist().test.head(300);
     assert_eq!(
-        predict(&net, &test).predicted,
-        predict(&loaded, &test).predicted
+        predict(&net, &test).unwrap().predicted,
+        predict(&loaded, &test).unwrap().predicted
     );
     assert_eq!(load_history(&h).unwrap(), history);
 }
@@ -94,11 +96,9 @@ fn huge_learning_rate_stops_with_a_clear_error() {
     let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let data = real_mnist();
     let train = data.train.head(3000);
-    let cfg = TrainConfig {
-        learning_rate: 1e30,
-        ..quick_config(ModelKind::Mlp, 3000)
-    };
-    let mut net = Network::new(cfg.model, cfg.dropout, Device::Cpu);
+    let mut cfg = quick_config(ModelKind::Mlp, 3000);
+    cfg.train.learning_rate = 1e30;
+    let mut net = Network::new(cfg.model, Device::Cpu);
     let err = fit(&mut net, &train, &data.test.head(100), &cfg, &mut |_| {})
         .unwrap_err()
         .to_string();

@@ -16,7 +16,7 @@ mod tasks;
 use mnist_helpers::config::project_path;
 use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
 use mnist_helpers::plot::bar_chart;
-use mnist_helpers::{ModelKind, TrainConfig};
+use mnist_engine::{ModelKind, Recipe};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,21 +53,11 @@ fn measure(task: &str, args: &[String]) -> Result<Value> {
     match task {
         "seed" => tasks::seed_recipe(&data, flag(args, "--epochs", 5)?),
         "eval" => tasks::evaluation(&data, flag(args, "--repeats", 7)?),
-        "convnet" => {
-            let cfg = TrainConfig::for_model(ModelKind::Cnn);
-            let cfg = TrainConfig {
-                epochs: flag(args, "--epochs", cfg.epochs)?,
-                ..cfg
-            };
-            tasks::race_to_target(&data, &cfg, true)
-        }
-        "best" => {
-            let cfg = TrainConfig::best_cnn();
-            let cfg = TrainConfig {
-                epochs: flag(args, "--epochs", cfg.epochs)?,
-                ..cfg
-            };
-            tasks::race_to_target(&data, &cfg, false)
+        "convnet" | "best" => {
+            let kind = [ModelKind::Cnn, ModelKind::DeepCnn][usize::from(task == "best")];
+            let mut cfg = Recipe::for_model(kind);
+            cfg.train.epochs = flag(args, "--epochs", cfg.train.epochs)?;
+            tasks::race_to_target(&data, &cfg, task == "convnet")
         }
         other => bail!("unknown task {other:?}: expected load, seed, eval, convnet, best or chart"),
     }

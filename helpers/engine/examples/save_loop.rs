@@ -1,14 +1,14 @@
 //! Saves weights over and over until killed: `save_loop FILE`. The kill test in
 //! `tests/interrupted.rs` SIGKILLs it at random moments and checks what is left on disk.
 
-use mnist_helpers::artifacts::save_network;
-use mnist_helpers::{ModelKind, Network};
+use mnist_engine::weights::save_network;
+use mnist_engine::{ModelKind, Network};
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let path = PathBuf::from(std::env::args().nth(1).expect("usage: save_loop FILE"));
     let nets: Vec<Network> = (0..2)
-        .map(|s| Network::seeded(ModelKind::Mlp, 0.2, tch::Device::Cpu, 100 + s))
+        .map(|s| Network::seeded(ModelKind::Mlp, tch::Device::Cpu, 100 + s))
         .collect();
     println!("ready");
     for i in 0.. {

@@ -3,10 +3,10 @@
 mod common;
 
 use common::{assert_one_line_error, mnist, real_mnist};
-use mnist_helpers::artifacts::save_network;
-use mnist_helpers::image::encode_rgb_png;
-use mnist_helpers::train::fit;
-use mnist_helpers::{ModelKind, Network, TrainConfig};
+use mnist_engine::trainer::fit;
+use mnist_engine::weights::save_network;
+use mnist_engine::{ModelKind, Network, Recipe};
+use mnist_helpers::png::encode_rgb_png;
 use std::path::Path;
 
 /// A digit as a `scale`x larger RGB PNG, black ink on white paper (how people draw digits).
@@ -30,12 +30,10 @@ fn digit_png(pixels: &[f32], scale: usize, path: &Path) {
 #[test]
 fn predicts_drawn_digits_and_rejects_bad_files() {
     let data = real_mnist();
-    let cfg = TrainConfig {
-        epochs: 2,
-        train_limit: Some(10_000),
-        ..TrainConfig::for_model(ModelKind::Mlp)
-    };
-    let mut net = Network::seeded(cfg.model, cfg.dropout, tch::Device::Cpu, cfg.seed);
+    let mut cfg = Recipe::for_model(ModelKind::Mlp);
+    cfg.train.epochs = 2;
+    cfg.train.train_limit = Some(10_000);
+    let mut net = Network::seeded(cfg.model, tch::Device::Cpu, cfg.train.seed);
     fit(
         &mut net,
         &data.train,
@@ -56,7 +54,7 @@ fn predicts_drawn_digits_and_rejects_bad_files() {
     let indices: Vec<usize> = (0..20).collect();
     for &i in &indices {
         let path = dir.path().join(format!("digit{i}.png"));
-        digit_png(&data.test.pixels(i), 4, &path);
+        digit_png(&data.test.pixels(i).unwrap(), 4, &path);
         args.push(path.display().to_string());
     }
     let out = mnist(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -145,7 +143,7 @@ mod pngs {
 
 #[test]
 fn png_inputs_sixteen_bit_works_huge_corrupt_and_foreign_fail_clearly() {
-    use mnist_helpers::image::load_digit_png;
+    use mnist_engine::digit::load_digit_png;
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, bytes: &[u8]| {
         let p = dir.path().join(name);

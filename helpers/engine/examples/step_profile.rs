@@ -1,8 +1,8 @@
 //! Where a seed-recipe training step spends its time: each part of the step timed over 2,000
 //! repetitions at batch 32 (`cargo run --release --example step_profile`).
 
-use mnist_helpers::model::{ModelKind, Network};
-use mnist_helpers::optim::{Adam, AdamConfig};
+use mnist_engine::network::{ModelKind, Network};
+use mnist_engine::optim::{Adam, AdamConfig};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -27,7 +27,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1),
     );
-    let net = Network::seeded(ModelKind::Mlp, 0.2, Device::Cpu, 1);
+    let net = Network::seeded(ModelKind::Mlp, Device::Cpu, 1);
     let x = Tensor::rand([32, 1, 28, 28], (Kind::Float, Device::Cpu)); // [32, 1, 28, 28]
     let y = Tensor::randint(10, [32], (Kind::Int64, Device::Cpu)); // [32]
     let mut adam = Adam::new(&net.vs, AdamConfig::with_lr(1e-3));

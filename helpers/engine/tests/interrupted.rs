@@ -1,9 +1,9 @@
 //! Killing a save at random moments never leaves a broken weights file: it is always the old or
 //! the new complete file, and it loads.
 
-use mnist_helpers::artifacts::{load_network, save_network};
+use mnist_engine::weights::{load_network, save_network};
 use mnist_helpers::rng::SplitMix64;
-use mnist_helpers::{ModelKind, Network};
+use mnist_engine::{ModelKind, Network};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -52,7 +52,7 @@ fn sigkill_during_saves_leaves_old_or_new_complete_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mlp.safetensors");
     save_network(
-        &Network::seeded(ModelKind::Mlp, 0.2, Device::Cpu, 100),
+        &Network::seeded(ModelKind::Mlp, Device::Cpu, 100),
         &path,
     )
     .unwrap();
@@ -60,7 +60,7 @@ fn sigkill_during_saves_leaves_old_or_new_complete_file() {
         .iter()
         .map(|&s| {
             let p = dir.path().join(format!("ref{s}.safetensors"));
-            save_network(&Network::seeded(ModelKind::Mlp, 0.2, Device::Cpu, s), &p).unwrap();
+            save_network(&Network::seeded(ModelKind::Mlp, Device::Cpu, s), &p).unwrap();
             fingerprint(&p)
         })
         .collect();
@@ -87,7 +87,7 @@ fn sigkill_during_saves_leaves_old_or_new_complete_file() {
         );
     }
     save_network(
-        &Network::seeded(ModelKind::Mlp, 0.2, Device::Cpu, 100),
+        &Network::seeded(ModelKind::Mlp, Device::Cpu, 100),
         &path,
     )
     .unwrap();

@@ -2,13 +2,15 @@
 
 use anyhow::{bail, Context, Result};
 use lexopt::prelude::*;
-use mnist_helpers::artifacts;
+use mnist_engine::digit::load_digit_png;
+use mnist_engine::recipe::{train_and_save, Recipe};
+use mnist_engine::weights::load_network;
+use mnist_engine::{fetch, ModelKind};
+use mnist_helpers::artifacts::artifacts_dir;
+use mnist_helpers::checksum::verify;
 use mnist_helpers::config::project_path;
 use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
-use mnist_helpers::image::load_digit_png;
-use mnist_helpers::metrics::predict;
-use mnist_helpers::recipe::train_and_save;
-use mnist_helpers::{fetch, ModelKind, TrainConfig};
+use mnist_helpers::metrics::{predict_in_batches, Predictions};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,20 +108,26 @@ impl Options {
         }
     }
 
-    /// The training configuration: defaults, then environment, then flags.
-    fn train_config(&self) -> Result<TrainConfig> {
+    /// The training recipe: defaults, then environment, then flags.
+    fn recipe(&self) -> Result<Recipe> {
         let model = self
             .model
             .context("train needs --model mlp or --model cnn")?;
-        let mut cfg = TrainConfig::from_env(model)?;
+        let mut recipe = Recipe::from_env(model)?;
+        let cfg = &mut recipe.train;
         cfg.epochs = self.epochs.unwrap_or(cfg.epochs);
         cfg.batch_size = self.batch_size.unwrap_or(cfg.batch_size);
         cfg.learning_rate = self.lr.unwrap_or(cfg.learning_rate);
         cfg.seed = self.seed.unwrap_or(cfg.seed);
         cfg.train_limit = self.train_limit.or(cfg.train_limit);
         cfg.validate()?;
-        Ok(cfg)
+        Ok(recipe)
     }
+}
+
+/// The network's predictions on the test set, in its own evaluation batches.
+fn evaluate(net: &mnist_engine::Network, data: &mnist_helpers::Mnist) -> Result<Predictions> {
+    predict_in_batches(net, &data.test, net.eval_batch())
 }
 
 /// `mnist fetch`: download (if needed) and verify.
@@ -137,7 +145,7 @@ fn cmd_fetch(o: &Options) -> Result<()> {
 
 /// `mnist verify`: check the four files' MD5s.
 fn cmd_verify(o: &Options) -> Result<()> {
-    for path in fetch::verify(&o.data_dir())? {
+    for path in verify(&o.data_dir())? {
         println!("ok  {}", path.display());
     }
     Ok(())
@@ -145,20 +153,20 @@ fn cmd_verify(o: &Options) -> Result<()> {
 
 /// `mnist train`: train, report test accuracy, save weights and history.
 fn cmd_train(o: &Options) -> Result<()> {
-    let cfg = o.train_config()?;
+    let cfg = o.recipe()?;
     let data = load_mnist(&o.data_dir())?;
-    let out = o.out.clone().unwrap_or_else(artifacts::artifacts_dir);
+    let out = o.out.clone().unwrap_or_else(artifacts_dir);
     let run = train_and_save(&cfg, &data, &out)?;
-    let test_accuracy = predict(&run.net, &data.test).accuracy();
+    let test_accuracy = evaluate(&run.net, &data)?.accuracy();
     let seconds = run.history.train_seconds();
     println!(
         "test accuracy {test_accuracy:.2}% after {} epochs ({seconds:.1} s); saved {}",
-        cfg.epochs,
+        cfg.train.epochs,
         run.weights.display()
     );
     if o.json {
         let report = json!({
-            "model": cfg.model, "test_accuracy": test_accuracy, "epochs": cfg.epochs,
+            "model": cfg.model, "test_accuracy": test_accuracy, "epochs": cfg.train.epochs,
             "train_seconds": seconds, "history": run.history.epochs,
             "config": cfg, "weights": run.weights, "history_file": run.history_file,
         });
@@ -171,9 +179,9 @@ fn cmd_train(o: &Options) -> Result<()> {
 fn cmd_evaluate(o: &Options) -> Result<()> {
     o.no_images("evaluate")?;
     let weights = o.weights.clone().context("evaluate needs --weights FILE")?;
-    let net = artifacts::load_network(&weights, tch::Device::cuda_if_available())?;
+    let net = load_network(&weights, mnist_helpers::device())?;
     let data = load_mnist(&o.data_dir())?;
-    let preds = predict(&net, &data.test);
+    let preds = evaluate(&net, &data)?;
     let per_class = preds.confusion_matrix().per_class();
     println!(
         "{} test accuracy {:.2}% on {} images",
@@ -203,7 +211,7 @@ fn cmd_predict(o: &Options) -> Result<()> {
     if o.images.is_empty() {
         bail!("predict needs at least one IMAGE.png");
     }
-    let net = artifacts::load_network(&weights, tch::Device::cuda_if_available())?;
+    let net = load_network(&weights, mnist_helpers::device())?;
     let mut failures = 0;
     for path in &o.images {
         match load_digit_png(path).map(|x| net.probabilities(&x).squeeze_dim(0)) {

@@ -2,10 +2,10 @@
 //! on the same data split, each returning a JSON object.
 
 use anyhow::Result;
-use mnist_helpers::config::TrainConfig;
+use mnist_engine::network::{ModelKind, Network};
+use mnist_engine::recipe::Recipe;
+use mnist_engine::trainer::{evaluate_loss, fit, Progress, Trainer};
 use mnist_helpers::data::{load_mnist, Mnist, Split};
-use mnist_helpers::model::{ModelKind, Network};
-use mnist_helpers::train::{evaluate_loss, fit, Progress, Trainer};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
@@ -71,11 +71,9 @@ pub fn load(dir: &Path, repeats: usize) -> Result<Value> {
 /// included) and the final test accuracy.
 pub fn seed_recipe(data: &Mnist, epochs: usize) -> Result<Value> {
     let (train, val) = reference_split(data);
-    let cfg = TrainConfig {
-        epochs,
-        ..TrainConfig::for_model(ModelKind::Mlp)
-    };
-    let mut net = Network::seeded(ModelKind::Mlp, cfg.dropout, tch::Device::Cpu, cfg.seed);
+    let mut cfg = Recipe::for_model(ModelKind::Mlp);
+    cfg.train.epochs = epochs;
+    let mut net = Network::seeded(ModelKind::Mlp, tch::Device::Cpu, cfg.train.seed);
     let history = fit(&mut net, &train, &val, &cfg, &mut log_epochs("ours seed"))?;
     let (_, test_accuracy) = evaluate_loss(&net, &data.test);
     let epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
@@ -84,24 +82,19 @@ pub fn seed_recipe(data: &Mnist, epochs: usize) -> Result<Value> {
 
 /// Evaluating the 10,000 test images (loss and accuracy) with the seed MLP: median seconds.
 pub fn evaluation(data: &Mnist, repeats: usize) -> Result<Value> {
-    let net = Network::seeded(ModelKind::Mlp, 0.2, tch::Device::Cpu, 0);
+    let net = Network::seeded(ModelKind::Mlp, tch::Device::Cpu, 0);
     let seconds = time_median(repeats, || Ok(evaluate_loss(&net, &data.test)))?;
     Ok(json!({ "task": "eval", "model": "mlp", "eval_seconds": seconds }))
 }
 
 /// Trains `cfg` and measures test accuracy after every epoch; stops once it reaches
 /// [`TARGET_ACCURACY`] when `stop_at_target`. Seconds count training only, not the test passes.
-pub fn race_to_target(data: &Mnist, cfg: &TrainConfig, stop_at_target: bool) -> Result<Value> {
+pub fn race_to_target(data: &Mnist, cfg: &Recipe, stop_at_target: bool) -> Result<Value> {
     let (train, _) = reference_split(data);
-    let mut net = Network::seeded(
-        cfg.model,
-        cfg.dropout,
-        tch::Device::cuda_if_available(),
-        cfg.seed,
-    );
+    let mut net = Network::seeded(cfg.model, mnist_helpers::device(), cfg.train.seed);
     let mut trainer = Trainer::new(&mut net, &train, cfg)?;
     let (mut elapsed, mut reached, mut accuracies) = (0.0, None, Vec::new());
-    for _ in 0..cfg.epochs {
+    for _ in 0..cfg.train.epochs {
         let start = Instant::now();
         trainer.run_epoch(&mut |_| {})?;
         elapsed += start.elapsed().as_secs_f64();

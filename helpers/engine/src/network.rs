@@ -1,0 +1,337 @@
+//! The engine's networks behind one trait: the seed MLP with its hand-written CPU step, the
+//! notebooks' CNN (the same `cnn_model` that notebook 03 shows), and the deeper CNN of the best
+//! recipe. All return logits.
+
+use crate::mlp_step::{mlp_infer, mlp_step, ManualStep, MlpWeights};
+use anyhow::{bail, Result};
+use mnist_helpers::data::{IMAGE_PIXELS, LABELS};
+use mnist_helpers::model::{channels_last, cnn_model, strided_conv};
+use mnist_helpers::rng::SplitMix64;
+use mnist_helpers::train::EVAL_BATCH;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use tch::nn::{self, ModuleT};
+use tch::{Device, Tensor};
+
+/// Which architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Flatten, Dense 128 ReLU, Dropout 0.2, Dense 10: the seed notebook's model.
+    Mlp,
+    /// Two strided convolutions with batch normalisation, Dropout, Dense 10.
+    Cnn,
+    /// The best recipe's CNN: three convolutions (the middle one at full stride 1).
+    DeepCnn,
+}
+
+impl ModelKind {
+    /// The two kinds the notebooks train and compare (the deep CNN is the benchmark's best recipe).
+    pub const ALL: [ModelKind; 2] = [ModelKind::Mlp, ModelKind::Cnn];
+
+    /// The short lower-case name used on the command line and in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Mlp => "mlp",
+            ModelKind::Cnn => "cnn",
+            ModelKind::DeepCnn => "deep-cnn",
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "mlp" => Ok(ModelKind::Mlp),
+            "cnn" => Ok(ModelKind::Cnn),
+            "deep-cnn" => Ok(ModelKind::DeepCnn),
+            _ => bail!("unknown model {s:?}: expected mlp, cnn or deep-cnn"),
+        }
+    }
+}
+
+/// What every classifier offers: logits for a batch, and a faster path where it has one.
+pub trait Classifier: fmt::Debug + Send {
+    /// Logits: [batch, 1, 28, 28] -> [batch, 10]; `train` turns dropout on.
+    fn logits(&self, images: &Tensor, train: bool) -> Tensor;
+    /// Logits in evaluation mode without gradients (the caller disables autograd); models with a
+    /// faster path for inference override it.
+    fn infer(&self, images: &Tensor) -> Tensor {
+        self.logits(images, false)
+    }
+    /// Which architecture this is.
+    fn kind(&self) -> ModelKind;
+    /// Rows per batch when evaluating a whole split.
+    fn eval_batch(&self) -> i64 {
+        EVAL_BATCH
+    }
+    /// A training step computed without autograd, where the model has one for this device (the
+    /// MLP on the CPU, see [`crate::mlp_step`]); `None` means: use autograd.
+    fn manual_step(
+        &self,
+        _images: &Tensor,
+        _labels: &[i64],
+        _rng: &mut SplitMix64,
+    ) -> Option<Result<ManualStep>> {
+        None
+    }
+}
+
+/// The seed model: 784-128-10 with dropout, 101,770 parameters. The first layer's weights are
+/// stored input-major, [784, 128] as Keras stores them, so that its CPU path can skip the blank
+/// pixels (see [`crate::sparse`]).
+#[derive(Debug)]
+pub struct Mlp {
+    /// [784, 128]
+    w1: Tensor,
+    /// [128]
+    b1: Tensor,
+    fc2: nn::Linear,
+    dropout: f64,
+}
+
+/// Units in the MLP's hidden layer.
+pub const MLP_HIDDEN: i64 = 128;
+/// The MLP's dropout rate while training, as in the notebooks' `mlp_model`.
+pub const MLP_DROPOUT: f64 = 0.2;
+/// Rows per evaluation batch for the MLP (see [`Classifier::eval_batch`]).
+const MLP_EVAL_BATCH: i64 = 10_000;
+
+impl Mlp {
+    /// Creates the layers under `path`, initialised as PyTorch and tch initialise a dense layer.
+    pub fn new(path: &nn::Path, dropout: f64) -> Self {
+        let bound = 1.0 / (IMAGE_PIXELS as f64).sqrt();
+        let uniform = nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let fc1 = path / "fc1";
+        Mlp {
+            w1: fc1.var("kernel", &[IMAGE_PIXELS, MLP_HIDDEN], uniform),
+            b1: fc1.var("bias", &[MLP_HIDDEN], uniform),
+            fc2: nn::linear(path / "fc2", MLP_HIDDEN, LABELS, Default::default()),
+            dropout,
+        }
+    }
+
+    /// The weights as the hand-written CPU training step reads them.
+    fn weights(&self) -> Option<MlpWeights<'_>> {
+        Some(MlpWeights {
+            w1: &self.w1,
+            b1: &self.b1,
+            w2: &self.fc2.ws,
+            b2: self.fc2.bs.as_ref()?,
+        })
+    }
+}
+
+impl Classifier for Mlp {
+    fn logits(&self, images: &Tensor, train: bool) -> Tensor {
+        let x = images.flatten(1, -1); // [batch, 784]
+        self.b1
+            .addmm(&x, &self.w1) // [batch, 128]
+            .relu()
+            .dropout(self.dropout, train)
+            .apply(&self.fc2) // [batch, 10]
+    }
+
+    fn infer(&self, images: &Tensor) -> Tensor {
+        match self.weights() {
+            Some(w) if w.usable_with(images) => mlp_infer(&w, images),
+            _ => self.logits(images, false),
+        }
+    }
+
+    fn kind(&self) -> ModelKind {
+        ModelKind::Mlp
+    }
+
+    /// The sparse CPU path packs the first layer's weights on every call and keeps 512 bytes of
+    /// hidden activations per row (5 MB for 10,000), so a test set goes through in one call.
+    fn eval_batch(&self) -> i64 {
+        MLP_EVAL_BATCH
+    }
+
+    fn manual_step(
+        &self,
+        images: &Tensor,
+        labels: &[i64],
+        rng: &mut SplitMix64,
+    ) -> Option<Result<ManualStep>> {
+        let weights = self.weights()?;
+        weights
+            .usable_with(images)
+            .then(|| mlp_step(&weights, images, labels, self.dropout, rng))
+    }
+}
+
+/// A tch network of the notebooks' kind (the CNN, the deep CNN): logits from `forward_t`.
+#[derive(Debug)]
+pub struct TchNet {
+    kind: ModelKind,
+    net: Box<dyn ModuleT>,
+}
+
+impl Classifier for TchNet {
+    fn logits(&self, images: &Tensor, train: bool) -> Tensor {
+        self.net.forward_t(images, train)
+    }
+
+    fn kind(&self) -> ModelKind {
+        self.kind
+    }
+}
+
+/// The best recipe's CNN: the notebooks' two strided convolutions with a stride-1 convolution of
+/// 64 filters between them, dropout 0.2 before the dense layer.
+pub fn deep_cnn(p: &nn::Path) -> nn::SequentialT {
+    let same = nn::ConvConfig {
+        padding: 1,
+        bias: false,
+        ..Default::default()
+    };
+    let bn = |name: &str, c: i64| nn::batch_norm2d(p / name, c, Default::default());
+    nn::seq_t()
+        .add_fn(|xs| channels_last(&xs.view([-1, 1, 28, 28]))) // [batch, 1, 28, 28]
+        .add(strided_conv(p / "conv1", 1, 32, 5)) // [batch, 32, 14, 14]
+        .add(bn("bn1", 32))
+        .add_fn(|xs| xs.relu())
+        .add(nn::conv2d(p / "conv2", 32, 64, 3, same)) // [batch, 64, 14, 14]
+        .add(bn("bn2", 64))
+        .add_fn(|xs| xs.relu())
+        .add(strided_conv(p / "conv3", 64, 64, 3)) // [batch, 64, 7, 7]
+        .add(bn("bn3", 64))
+        .add_fn(|xs| xs.relu().flatten(1, -1)) // [batch, 3136]
+        .add_fn_t(|xs, train| xs.dropout(0.2, train))
+        .add(nn::linear(p / "fc", 64 * 7 * 7, LABELS, Default::default())) // [batch, 10]
+}
+
+/// A classifier together with the variables it trains.
+#[derive(Debug)]
+pub struct Network {
+    /// The variables (weights and biases), saved and loaded as a whole.
+    pub vs: nn::VarStore,
+    /// The architecture.
+    pub model: Box<dyn Classifier>,
+}
+
+impl Network {
+    /// A freshly initialised network of `kind` on `device`.
+    pub fn new(kind: ModelKind, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let p = vs.root();
+        let model: Box<dyn Classifier> = match kind {
+            ModelKind::Mlp => Box::new(Mlp::new(&p, MLP_DROPOUT)),
+            ModelKind::Cnn => Box::new(TchNet {
+                kind,
+                net: Box::new(cnn_model(&p)),
+            }),
+            ModelKind::DeepCnn => Box::new(TchNet {
+                kind,
+                net: Box::new(deep_cnn(&p)),
+            }),
+        };
+        Network { vs, model }
+    }
+
+    /// A network whose initial weights are fixed by `seed` (libtorch's global generator is seeded).
+    pub fn seeded(kind: ModelKind, device: Device, seed: u64) -> Self {
+        tch::manual_seed(seed as i64);
+        Self::new(kind, device)
+    }
+
+    /// Which architecture.
+    pub fn kind(&self) -> ModelKind {
+        self.model.kind()
+    }
+
+    /// Rows per batch for evaluation passes over a whole split.
+    pub fn eval_batch(&self) -> i64 {
+        self.model.eval_batch()
+    }
+
+    /// Logits in evaluation mode: [batch, 1, 28, 28] -> [batch, 10].
+    pub fn logits(&self, images: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let images = images.to_device(self.vs.device());
+            self.model.infer(&images)
+        })
+    }
+
+    /// Class probabilities in evaluation mode: [batch, 1, 28, 28] -> [batch, 10], rows sum to 1.
+    pub fn probabilities(&self, images: &Tensor) -> Tensor {
+        self.logits(images).softmax(-1, tch::Kind::Float)
+    }
+
+    /// Trainable parameters in total.
+    pub fn param_count(&self) -> i64 {
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
+    }
+
+    /// The MLP's first-layer weights as [128, 784], or None for other kinds.
+    pub fn first_layer_weights(&self) -> Option<Tensor> {
+        let vars = self.vs.variables();
+        (self.kind() == ModelKind::Mlp).then(|| {
+            vars["fc1.kernel"]
+                .detach()
+                .tr()
+                .to_device(Device::Cpu)
+                .contiguous()
+        })
+    }
+}
+
+/// A network is a tch module like any other: the notebooks' metrics and charts take it.
+impl ModuleT for Network {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        match train {
+            true => self.model.logits(xs, true),
+            false => self.model.infer(xs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_counts() {
+        let count = |kind| Network::new(kind, Device::Cpu).param_count();
+        assert_eq!(count(ModelKind::Mlp), 101_770);
+        assert_eq!(count(ModelKind::Cnn), 50_794);
+        assert!(count(ModelKind::DeepCnn) > count(ModelKind::Cnn));
+    }
+
+    #[test]
+    fn every_kind_gives_probabilities() {
+        for kind in [ModelKind::Mlp, ModelKind::Cnn, ModelKind::DeepCnn] {
+            let net = Network::new(kind, Device::Cpu);
+            let x = Tensor::rand([3, 1, 28, 28], (tch::Kind::Float, Device::Cpu));
+            let p = net.probabilities(&x).sum_dim_intlist(-1, false, tch::Kind::Float); // [3]
+            assert!((p - 1.0).abs().max().double_value(&[]) < 1e-5, "{kind}");
+        }
+    }
+
+    #[test]
+    fn parses_kinds() {
+        assert_eq!("CNN".parse::<ModelKind>().unwrap(), ModelKind::Cnn);
+        assert!("resnet"
+            .parse::<ModelKind>()
+            .unwrap_err()
+            .to_string()
+            .contains("unknown model"));
+    }
+}
