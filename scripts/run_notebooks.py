@@ -35,14 +35,16 @@ KERNEL = "mnist-rust"
 NOTEBOOKS = {
     "01_imports": {"text/html"},
     "02_data_preparation": {"image/png", "text/html"},
-    "03_model_architecture": {"text/html"},
-    "04_training": {"image/png", "text/html"},
+    "03_model_architecture": {"text/html", "text/markdown"},
+    "04_training": {"image/png", "text/html", "text/markdown"},
     "05_evaluation": {"text/html"},
     "06_visualization": {"image/png", "text/html"},
 }
 QUICK_ENV = {"MNIST_EPOCHS": "1", "MNIST_TRAIN_LIMIT": "6000"}
 # Test accuracy floors (percent) in short mode: far below a real run, far above chance (10%).
 QUICK_FLOORS = {"mlp": 85.0, "cnn": 85.0}
+# The model that 04's "your turn" cell defines inline and trains with the same `fit`.
+YOUR_TURN = "wide"
 
 
 def cell_seconds(cell) -> float:
@@ -110,6 +112,7 @@ def run_one(name: str) -> dict:
     record = {
         "notebook": name, "ok": err is None, "seconds": round(total, 1),
         "setup_cell_seconds": round(times[0], 1) if times else None,
+        "setup_and_next_cell_seconds": round(sum(times[:2]), 1) if len(times) > 1 else None,
         "cell_seconds": [round(t, 2) for t in times], "mime_types": sorted(mime_types(nb)),
         "error": None if err is None else first_error_line(err),
     }
@@ -127,21 +130,53 @@ def accuracies() -> dict:
     return {k: v["test_accuracy"] for k, v in json.loads(path.read_text()).items()}
 
 
+# The look of nbconvert's "lab" HTML exports that the index links to: JupyterLab's fonts,
+# colours and table style.
+INDEX_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
+       font-size: 14px; line-height: 1.5; color: rgba(0,0,0,0.87); max-width: 960px;
+       margin: 24px auto; padding: 0 16px; }
+h1 { font-size: 26px; font-weight: 500; margin: 0 0 8px; }
+p, li { margin: 4px 0; }
+a { color: #1976d2; text-decoration: none; } a:hover { text-decoration: underline; }
+table { border-collapse: collapse; border-spacing: 0; font-size: 12px; margin: 12px 0; }
+th { font-weight: bold; text-align: right; border-bottom: 1px solid #616161; padding: 4px 12px; }
+td { text-align: right; padding: 4px 12px; }
+th:first-child, td:first-child { text-align: left; }
+tbody tr:nth-child(odd) { background: #f5f5f5; } tbody tr:hover { background: rgba(66,165,245,0.2); }
+.failed { color: #d32f2f; }
+"""
+
+
 def write_index(records: list, accs: dict, mode: str) -> Path:
-    """reports/index.html: one row per notebook with timings, links, and the accuracies."""
+    """reports/index.html (one row per notebook with timings and links, and the accuracies) and
+    reports/run.json (the same figures, and the kernel's: setup cell, setup plus the next cell,
+    median later cell)."""
     rows = "".join(
         f"<tr><td><a href='{r['notebook']}.html'>{r['notebook']}</a></td>"
-        f"<td>{'ok' if r['ok'] else 'FAILED: ' + html.escape(r['error'] or '')}</td>"
-        f"<td>{r['setup_cell_seconds']}</td><td>{r['seconds']}</td></tr>" for r in records)
+        f"<td{'' if r['ok'] else ' class=failed'}>"
+        f"{'ok' if r['ok'] else 'FAILED: ' + html.escape(r['error'] or '')}</td>"
+        f"<td>{r['setup_cell_seconds']}</td><td>{r['setup_and_next_cell_seconds']}</td>"
+        f"<td>{r['seconds']}</td></tr>" for r in records)
     acc = "".join(f"<li>{k}: {v:.2f}% test accuracy</li>" for k, v in accs.items())
     page = (f"<!doctype html><meta charset='utf-8'><title>MNIST notebooks report</title>"
-            f"<h1>MNIST notebooks report</h1><p>{mode} run, {time.strftime('%Y-%m-%d %H:%M')}</p>"
-            f"<ul>{acc}</ul><table border='1' cellpadding='4'><tr><th>notebook</th><th>status</th>"
-            f"<th>setup cell (s)</th><th>total (s)</th></tr>{rows}</table>")
+            f"<style>{INDEX_STYLE}</style><h1>MNIST notebooks report</h1>"
+            f"<p>{mode} run, {time.strftime('%Y-%m-%d %H:%M')}</p><ul>{acc}</ul>"
+            f"<table><thead><tr><th>notebook</th><th>status</th><th>setup cell (s)</th>"
+            f"<th>setup + next cell (s)</th><th>total (s)</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
     path = REPORTS / "index.html"
     path.write_text(page, encoding="utf-8")
-    (REPORTS / "run.json").write_text(json.dumps({"mode": mode, "notebooks": records,
-                                                  "accuracies": accs}, indent=2))
+    later = [t for r in records for t in r["cell_seconds"][1:]]
+    kernel = {
+        "setup_cell_seconds_max": max((r["setup_cell_seconds"] or 0) for r in records),
+        "setup_and_next_cell_seconds_max": max((r["setup_and_next_cell_seconds"] or 0)
+                                               for r in records),
+        "median_later_cell_seconds": round(statistics.median(later), 2) if later else None,
+    }
+    (REPORTS / "run.json").write_text(json.dumps({"mode": mode, "kernel": kernel,
+                                                  "notebooks": records, "accuracies": accs},
+                                                 indent=2))
     return path
 
 
@@ -155,6 +190,10 @@ def check(records: list, accs: dict) -> list:
     for model, floor in QUICK_FLOORS.items():
         if accs.get(model, 0.0) < floor:
             problems.append(f"{model}: test accuracy {accs.get(model)} below the floor {floor}%")
+    trained = [ARTIFACTS / f"{YOUR_TURN}.safetensors", ARTIFACTS / f"{YOUR_TURN}_history.json"]
+    if any(r["notebook"] == "04_training" and r["ok"] for r in records):
+        problems += [f"04_training: the your-turn model did not save {p.name}"
+                     for p in trained if not p.exists()]
     return problems
 
 
@@ -221,7 +260,8 @@ def main() -> int:
     if args.check:
         for key, value in QUICK_ENV.items():
             os.environ.setdefault(key, value)
-    (ARTIFACTS / "evaluation.json").unlink(missing_ok=True)
+    for stale in ["evaluation.json", f"{YOUR_TURN}.safetensors", f"{YOUR_TURN}_history.json"]:
+        (ARTIFACTS / stale).unlink(missing_ok=True)
     early = check_out_of_order() if args.check else []
     records = []
     for name in NOTEBOOKS:
@@ -234,6 +274,12 @@ def main() -> int:
     print(f"\nreports: {index.parent}/ (open {index})")
     for model, acc in accs.items():
         print(f"{model}: {acc:.2f}% test accuracy")
+    setups = [r["setup_cell_seconds"] for r in records if r["setup_cell_seconds"] is not None]
+    pairs = [r["setup_and_next_cell_seconds"] for r in records
+             if r["setup_and_next_cell_seconds"] is not None]
+    if setups and pairs:
+        print(f"setup cell: {min(setups)}-{max(setups)} s; setup + next cell: "
+              f"{min(pairs)}-{max(pairs)} s")
     if warm_cells:
         print(f"median cell after setup: {statistics.median(warm_cells):.2f} s over {len(warm_cells)} cells")
     print(f"all notebooks: {sum(r['seconds'] for r in records):.0f} s")

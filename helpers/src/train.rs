@@ -73,7 +73,7 @@ impl History {
 /// as `name`. Stops with an error, saving nothing, if the loss stops being a finite number.
 pub fn fit(
     name: &str,
-    net: &impl ModuleT,
+    net: &(impl ModuleT + ?Sized),
     vs: &nn::VarStore,
     data: &Mnist,
     cfg: &TrainConfig,
@@ -84,7 +84,7 @@ pub fn fit(
 /// [`fit`] without printing the error.
 fn fit_and_save(
     name: &str,
-    net: &impl ModuleT,
+    net: &(impl ModuleT + ?Sized),
     vs: &nn::VarStore,
     data: &Mnist,
     cfg: &TrainConfig,
@@ -114,7 +114,7 @@ fn fit_and_save(
 /// The epochs of a run: train, validate, report; returns the history.
 pub fn train_epochs(
     name: &str,
-    net: &impl ModuleT,
+    net: &(impl ModuleT + ?Sized),
     vs: &nn::VarStore,
     train: &Split,
     val: &Split,
@@ -148,9 +148,10 @@ pub fn train_epochs(
     Ok(history)
 }
 
+// lesson: training loop
 /// One shuffled pass over `train`: returns (mean loss, accuracy in percent).
 fn train_epoch(
-    net: &impl ModuleT,
+    net: &(impl ModuleT + ?Sized),
     opt: &mut nn::Optimizer,
     train: &Split,
     cfg: &TrainConfig,
@@ -176,6 +177,7 @@ fn train_epoch(
     let n = train.len() as f64;
     Ok((loss_sum / n, 100.0 * correct as f64 / n))
 }
+// end lesson
 
 /// How many rows of `logits` ([batch, 10]) have their largest score at the label ([batch]).
 fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64> {
@@ -195,7 +197,7 @@ fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()> {
 }
 
 /// Mean cross-entropy and accuracy (percent) of `net` on `split`, without dropout or gradients.
-pub fn evaluate_loss(net: &impl ModuleT, split: &Split) -> Result<(f64, f64)> {
+pub fn evaluate_loss(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<(f64, f64)> {
     if split.is_empty() {
         return Ok((f64::NAN, f64::NAN));
     }

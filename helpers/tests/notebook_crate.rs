@@ -1,0 +1,123 @@
+//! What the notebooks compile stays small and plain, and what 04 spells out is the recipe the
+//! `mnist` command uses.
+
+use mnist_helpers::config::{Schedule, TrainConfig};
+use std::path::{Path, PathBuf};
+
+/// The most lines of code the notebooks' crate may have (issue: a kernel compiles all of it).
+const MAX_CODE_LINES: usize = 2_500;
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Lines of code in a Rust file: not blank, not a comment, not inside a `#[cfg(test)]` module.
+fn code_lines(text: &str) -> usize {
+    let (mut count, mut depth, mut skip_from, mut after_cfg_test) = (0, 0i64, None, false);
+    for line in text.lines() {
+        let s = line.trim();
+        let opened = depth;
+        depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+        if let Some(start) = skip_from {
+            if depth <= start {
+                skip_from = None;
+            }
+            continue;
+        }
+        if after_cfg_test && s.starts_with("mod ") {
+            after_cfg_test = false;
+            skip_from = (depth > opened).then_some(opened);
+            continue;
+        }
+        after_cfg_test = s == "#[cfg(test)]";
+        if !(s.is_empty() || s.starts_with("//") || after_cfg_test) {
+            count += 1;
+        }
+    }
+    count
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn code_line_counter_skips_comments_blanks_and_tests() {
+    let text = "//! doc\nfn a() {\n    1;\n}\n\n#[cfg(test)]\nmod tests {\n    fn b() {}\n}\nfn c() {}\n";
+    assert_eq!(code_lines(text), 4);
+}
+
+#[test]
+fn the_notebook_crate_stays_small() {
+    let total: usize = rust_files(&crate_dir().join("src"))
+        .iter()
+        .map(|f| code_lines(&std::fs::read_to_string(f).unwrap()))
+        .sum();
+    println!("mnist_helpers: {total} lines of code");
+    assert!(total > 1_000, "the counter found too little: {total}");
+    assert!(total <= MAX_CODE_LINES, "{total} lines of code, at most {MAX_CODE_LINES}");
+}
+
+#[test]
+fn the_notebook_crate_never_depends_on_the_engine() {
+    let manifest = std::fs::read_to_string(crate_dir().join("Cargo.toml")).unwrap();
+    assert!(!manifest.contains("mnist_engine"), "the kernel would compile the engine");
+}
+
+/// The value of `field: VALUE,` in the `TrainConfig { ... }` literal that binds `name` in 04.
+fn notebook_value(source: &str, name: &str, field: &str) -> Option<String> {
+    let start = source.find(&format!("let {name} = TrainConfig {{"))?;
+    let block = &source[start..start + source[start..].find('}')?];
+    let line = block
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&format!("{field}:")))?;
+    Some(line[field.len() + 1..].trim().trim_end_matches(',').to_string())
+}
+
+#[test]
+fn the_settings_04_shows_are_the_recipes() {
+    let path = crate_dir().join("../notebooks/04_training.ipynb");
+    let book: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let source: String = book["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["cell_type"] == "code")
+        .map(|c| c["source"].as_str().map_or_else(|| c["source"].to_string(), String::from))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (name, recipe) in [
+        ("mlp_config", TrainConfig::mlp_recipe()),
+        ("cnn_config", TrainConfig::cnn_recipe()),
+    ] {
+        let value = |field| notebook_value(&source, name, field);
+        let number = |field| value(field).and_then(|v| v.parse::<f64>().ok());
+        let shown = TrainConfig {
+            epochs: number("epochs").map_or(recipe.epochs, |v| v as usize),
+            batch_size: number("batch_size").map_or(recipe.batch_size, |v| v as usize),
+            learning_rate: number("learning_rate").unwrap_or(recipe.learning_rate),
+            validation_fraction: number("validation_fraction")
+                .unwrap_or(recipe.validation_fraction),
+            seed: number("seed").map_or(recipe.seed, |v| v as u64),
+            schedule: match value("schedule").as_deref() {
+                Some("Schedule::OneCycle") => Schedule::OneCycle,
+                Some(_) => Schedule::Constant,
+                None => recipe.schedule,
+            },
+            ..recipe.clone()
+        };
+        assert!(value("epochs").is_some(), "04 should spell out {name}'s epochs");
+        assert_eq!(shown, recipe, "04's {name} and the crate's recipe disagree");
+    }
+}
