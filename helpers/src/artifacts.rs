@@ -139,10 +139,19 @@ mod tests {
     #[test]
     fn missing_and_corrupt_weights_say_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
-        let err = format!("{:#}", load_trained_from(dir.path(), "mlp", mlp_model).unwrap_err());
-        assert!(err.contains("mlp.safetensors is missing: run 04_training.ipynb first"), "{err}");
+        let err = format!(
+            "{:#}",
+            load_trained_from(dir.path(), "mlp", mlp_model).unwrap_err()
+        );
+        assert!(
+            err.contains("mlp.safetensors is missing: run 04_training.ipynb first"),
+            "{err}"
+        );
         std::fs::write(weights_path(dir.path(), "mlp"), b"garbage").unwrap();
-        let err = format!("{:#}", load_trained_from(dir.path(), "mlp", mlp_model).unwrap_err());
+        let err = format!(
+            "{:#}",
+            load_trained_from(dir.path(), "mlp", mlp_model).unwrap_err()
+        );
         assert!(err.contains("not a readable weights file: run 04"), "{err}");
     }
 
@@ -152,7 +161,13 @@ mod tests {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let _cnn = crate::model::cnn_model(&vs.root());
         save_weights(&vs, &weights_path(dir.path(), "mlp")).unwrap();
-        let err = format!("{:#}", load_trained_from(dir.path(), "mlp", mlp_model).unwrap_err());
-        assert!(err.contains("tensor fc") && err.contains("missing") || err.contains("shape"), "{err}");
+        let err = format!(
+            "{:#}",
+            load_trained_from(dir.path(), "mlp", mlp_model).unwrap_err()
+        );
+        assert!(
+            err.contains("tensor fc") && err.contains("missing") || err.contains("shape"),
+            "{err}"
+        );
     }
 }

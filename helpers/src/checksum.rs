@@ -65,6 +65,9 @@ mod tests {
             std::fs::write(dir.path().join(name), b"not mnist").unwrap();
         }
         let err = verify(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("does not match") && err.contains("train-images"), "{err}");
+        assert!(
+            err.contains("does not match") && err.contains("train-images"),
+            "{err}"
+        );
     }
 }

@@ -202,11 +202,26 @@ mod tests {
     fn rejects_bad_values() {
         let base = TrainConfig::default();
         let bad = [
-            TrainConfig { epochs: 0, ..base.clone() },
-            TrainConfig { batch_size: 0, ..base.clone() },
-            TrainConfig { learning_rate: f64::NAN, ..base.clone() },
-            TrainConfig { learning_rate: -1.0, ..base.clone() },
-            TrainConfig { validation_fraction: 0.7, ..base.clone() },
+            TrainConfig {
+                epochs: 0,
+                ..base.clone()
+            },
+            TrainConfig {
+                batch_size: 0,
+                ..base.clone()
+            },
+            TrainConfig {
+                learning_rate: f64::NAN,
+                ..base.clone()
+            },
+            TrainConfig {
+                learning_rate: -1.0,
+                ..base.clone()
+            },
+            TrainConfig {
+                validation_fraction: 0.7,
+                ..base.clone()
+            },
         ];
         for cfg in bad {
             assert!(cfg.validate().is_err(), "{cfg:?} should be rejected");

@@ -30,13 +30,13 @@ pub mod prelude {
     pub use crate::artifacts::{load_trained, Trained};
     pub use crate::config::{Schedule, TrainConfig};
     pub use crate::data::{Mnist, Split};
+    pub use crate::device;
     pub use crate::display::{Html, Markdown, Png};
     pub use crate::metrics::Predictions;
     pub use crate::model::{cnn_model, mlp_model, Cnn};
     pub use crate::notebook::*;
     pub use crate::source::show_source;
     pub use crate::train::{fit, History};
-    pub use crate::device;
     pub use anyhow::Result;
     pub use tch::nn::{self, ModuleT, OptimizerConfig};
     pub use tch::{self, Device, Kind, Tensor};

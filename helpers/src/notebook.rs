@@ -293,19 +293,14 @@ pub fn accuracy_curves(h: &History) -> Result<Png> {
 
 /// Loss and accuracy curves side by side in one figure.
 pub fn training_curves(h: &History) -> Result<Png> {
-    let (loss_title, acc_title) = (
-        format!("{} loss", h.name),
-        format!("{} accuracy", h.name),
-    );
+    let (loss_title, acc_title) = (format!("{} loss", h.name), format!("{} accuracy", h.name));
     line_chart_pair(&loss_chart(h, &loss_title), &accuracy_chart(h, &acc_title))
 }
 
 /// The validation accuracy of several models per epoch, on one chart.
 pub fn compare_curves(histories: &[&History]) -> Result<Png> {
-    let named: Vec<(String, &History)> = histories
-        .iter()
-        .map(|h| (h.name.to_string(), *h))
-        .collect();
+    let named: Vec<(String, &History)> =
+        histories.iter().map(|h| (h.name.to_string(), *h)).collect();
     let pairs: Vec<(&str, &History)> = named.iter().map(|(n, h)| (n.as_str(), *h)).collect();
     line_chart(
         "Validation accuracy by model",
@@ -421,7 +416,12 @@ pub fn first_layer_weights(model: &Trained, n: usize) -> Result<Png> {
     let weights = vars
         .get("fc1.weight")
         .filter(|w| w.size().get(1) == Some(&784))
-        .ok_or_else(|| anyhow::anyhow!("{} has no dense first layer fc1 on the 784 pixels", model.name))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has no dense first layer fc1 on the 784 pixels",
+                model.name
+            )
+        })?
         .detach()
         .to_device(tch::Device::Cpu); // [128, 784]
     let n = n.min(weights.size()[0] as usize);

@@ -162,7 +162,11 @@ fn draw_line_chart(area: &DrawingArea<BitMapBackend, Shift>, c: &LineChart) -> R
         (true, false) => String::new(),
         (false, _) => format!("{x:.2}"),
     };
-    let x_ticks = if whole_x { (xs.end - xs.start).ceil() as usize + 1 } else { 10 };
+    let x_ticks = if whole_x {
+        (xs.end - xs.start).ceil() as usize + 1
+    } else {
+        10
+    };
     chart
         .configure_mesh()
         .x_desc(c.x_label)
@@ -495,10 +499,7 @@ mod tests {
             ColorMap::Gray,
         )
         .unwrap();
-        assert_eq!(
-            decode(&grid.0).0,
-            2 * (28 * IMAGE_SCALE + 40)
-        );
+        assert_eq!(decode(&grid.0).0, 2 * (28 * IMAGE_SCALE + 40));
         let counts: Vec<Vec<u64>> = (0..10)
             .map(|i| (0..10).map(|j| (i * j) as u64).collect())
             .collect();

@@ -1,9 +1,9 @@
 //! Tables for people: polars DataFrames rendered as HTML, and the tables the notebooks show.
 
 use crate::display::Html;
-use tch::nn;
 use anyhow::Result;
 use polars::prelude::*;
+use tch::nn;
 
 /// Escapes text for HTML.
 fn escape(text: &str) -> String {
@@ -131,7 +131,7 @@ mod tests {
         assert_eq!(layers.get(0).unwrap(), AnyValue::String("fc1"));
         assert_eq!(df.height(), 3);
         let total = df
-            .column("parameters")
+            .column("trainable parameters")
             .unwrap()
             .get(df.height() - 1)
             .unwrap();

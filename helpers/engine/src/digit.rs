@@ -1,7 +1,7 @@
 //! Turning a user's PNG into an MNIST-like digit, as `mnist predict` reads it.
 
-use mnist_helpers::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use anyhow::{bail, Context, Result};
+use mnist_helpers::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use std::io::Cursor;
 use std::path::Path;
 use tch::Tensor;

@@ -9,10 +9,10 @@
 //! images split between libtorch's thread count.
 
 use crate::raw::{f32_slice, f32_slice_mut, is_plain_cpu_f32};
-use mnist_helpers::rng::SplitMix64;
 use crate::sparse::{sparse_affine, sparse_weight_grad};
 use crate::trainer::argmax;
 use anyhow::{ensure, Result};
+use mnist_helpers::rng::SplitMix64;
 use tch::{Device, Kind, Tensor};
 
 /// What one training step measured and the gradients it computed.

@@ -320,7 +320,9 @@ mod tests {
         for kind in [ModelKind::Mlp, ModelKind::Cnn, ModelKind::DeepCnn] {
             let net = Network::new(kind, Device::Cpu);
             let x = Tensor::rand([3, 1, 28, 28], (tch::Kind::Float, Device::Cpu));
-            let p = net.probabilities(&x).sum_dim_intlist(-1, false, tch::Kind::Float); // [3]
+            let p = net
+                .probabilities(&x)
+                .sum_dim_intlist(-1, false, tch::Kind::Float); // [3]
             assert!((p - 1.0).abs().max().double_value(&[]) < 1e-5, "{kind}");
         }
     }

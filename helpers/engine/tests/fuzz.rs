@@ -4,8 +4,8 @@
 //! (`./scripts/fuzz.sh`).
 
 use flate2::{write::GzEncoder, Compression};
-use mnist_helpers::idx::{encode_idx, gunzip_if_gzip, parse_idx};
 use mnist_engine::digit::{decode_png_gray, to_mnist_layout};
+use mnist_helpers::idx::{encode_idx, gunzip_if_gzip, parse_idx};
 use mnist_helpers::png::encode_rgb_png;
 use mnist_helpers::rng::SplitMix64;
 use std::io::Write;

@@ -2,8 +2,8 @@
 //! the new complete file, and it loads.
 
 use mnist_engine::weights::{load_network, save_network};
-use mnist_helpers::rng::SplitMix64;
 use mnist_engine::{ModelKind, Network};
+use mnist_helpers::rng::SplitMix64;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -51,11 +51,7 @@ fn sigkill_during_saves_leaves_old_or_new_complete_file() {
     );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mlp.safetensors");
-    save_network(
-        &Network::seeded(ModelKind::Mlp, Device::Cpu, 100),
-        &path,
-    )
-    .unwrap();
+    save_network(&Network::seeded(ModelKind::Mlp, Device::Cpu, 100), &path).unwrap();
     let known: Vec<Vec<f32>> = [100, 101]
         .iter()
         .map(|&s| {
@@ -86,11 +82,7 @@ fn sigkill_during_saves_leaves_old_or_new_complete_file() {
             "weights on disk are neither the old nor the new version"
         );
     }
-    save_network(
-        &Network::seeded(ModelKind::Mlp, Device::Cpu, 100),
-        &path,
-    )
-    .unwrap();
+    save_network(&Network::seeded(ModelKind::Mlp, Device::Cpu, 100), &path).unwrap();
     assert_eq!(
         temp_files(dir.path()),
         0,

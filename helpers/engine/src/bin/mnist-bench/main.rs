@@ -13,10 +13,10 @@
 use anyhow::{bail, Context, Result};
 mod tasks;
 
+use mnist_engine::{ModelKind, Recipe};
 use mnist_helpers::config::project_path;
 use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
 use mnist_helpers::plot::bar_chart;
-use mnist_engine::{ModelKind, Recipe};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
