@@ -185,8 +185,8 @@ fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64> {
     Ok(i64::try_from(&right)?)
 }
 
-/// Fails when the running loss is no longer a finite number.
-fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()> {
+/// Fails when the running loss is no longer a finite number (the run's guard against divergence).
+pub fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()> {
     if !value.is_finite() {
         bail!(
             "training diverged: the loss became {value} in epoch {epoch} by step {step} \

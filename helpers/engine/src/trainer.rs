@@ -6,11 +6,11 @@ use crate::augment::Affine;
 use crate::network::Network;
 use crate::optim::{Adam, AdamConfig};
 use crate::recipe::Recipe;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use mnist_helpers::data::{Split, LABELS};
 use mnist_helpers::progress::ProgressPrinter;
 use mnist_helpers::rng::SplitMix64;
-use mnist_helpers::train::{EpochStats, History};
+use mnist_helpers::train::{check_finite, EpochStats, History};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -191,17 +191,6 @@ pub fn argmax(row: &[f32]) -> (usize, f32) {
         })
 }
 
-/// Fails when the running loss is no longer a finite number.
-fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()> {
-    if !value.is_finite() {
-        bail!(
-            "training diverged: the loss became {value} in epoch {epoch} by step {step} \
-             (learning rate {lr} is probably too high); nothing was saved"
-        );
-    }
-    Ok(())
-}
-
 /// Mean cross-entropy and accuracy (percent) of `net` on `split`, without dropout.
 pub fn evaluate_loss(net: &Network, split: &Split) -> (f64, f64) {
     if split.is_empty() {
@@ -269,7 +258,7 @@ mod tests {
         let y = Tensor::from_slice(&labels);
         // [50, 10], the label's logit raised in every other row so that about half are right
         let boost = y.one_hot(10).to_kind(Kind::Float)
-            * Tensor::from_slice(&[4.0f32, 0.0]).repeat([25]).unsqueeze(1);
+            * Tensor::from_slice(&[9.0f32, 0.0]).repeat([25]).unsqueeze(1);
         let logits = Tensor::randn([50, 10], (Kind::Float, Device::Cpu)) * 3.0 + boost;
         let (loss, correct) = loss_and_correct(&copy_to_vec::<f32>(&logits), &labels);
         let want_loss = logits.cross_entropy_for_logits(&y).double_value(&[]) * 50.0;
