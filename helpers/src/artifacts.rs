@@ -2,8 +2,10 @@
 //! `artifacts/`, written atomically, and read back into a [`Trained`] model.
 
 use crate::atomic::{write_atomic, write_with};
-use crate::train::History;
+use crate::display::shown;
+use crate::history::History;
 use anyhow::{ensure, Context, Result};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
@@ -41,12 +43,25 @@ pub fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
 
 /// Loads weights saved by [`save_weights`] into `vs`, checking every name and shape.
 pub fn load_weights(vs: &mut nn::VarStore, path: &Path) -> Result<()> {
+    copy_weights(vs, &read_weights(path)?, path)
+}
+
+/// The named tensors of a weights file; the error says what is wrong and what to do.
+pub fn read_weights(path: &Path) -> Result<HashMap<String, Tensor>> {
     ensure!(path.exists(), missing(path, "missing"));
     let named = Tensor::read_safetensors(path).map_err(|e| {
         let first = e.to_string().lines().next().unwrap_or_default().to_string();
         anyhow::anyhow!("{} ({first})", missing(path, "not a readable weights file"))
     })?;
-    let named: std::collections::HashMap<String, Tensor> = named.into_iter().collect();
+    Ok(named.into_iter().collect())
+}
+
+/// Copies `named` (read from `path`) into the variables of `vs`, checking every name and shape.
+pub fn copy_weights(
+    vs: &mut nn::VarStore,
+    named: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<()> {
     for (name, var) in vs.variables().iter_mut() {
         let src = named
             .get(name)
@@ -60,6 +75,17 @@ pub fn load_weights(vs: &mut nn::VarStore, path: &Path) -> Result<()> {
         );
         tch::no_grad(|| var.copy_(src));
     }
+    Ok(())
+}
+
+/// Saves the weights in `vs` and the history of the run that trained them in `dir`, under the
+/// run's name, and says where.
+pub fn save_trained(dir: &Path, vs: &nn::VarStore, history: &History) -> Result<()> {
+    let weights = weights_path(dir, &history.name);
+    let history_file = history_path(dir, &history.name);
+    save_weights(vs, &weights)?;
+    save_history(history, &history_file)?;
+    println!("saved {} and {}", weights.display(), history_file.display());
     Ok(())
 }
 
@@ -123,12 +149,12 @@ pub fn load_trained_from<M: ModuleT + 'static>(
 }
 
 /// [`load_trained_from`] the artifacts directory; an error is also printed on stdout (see
-/// [`crate::notebook::shown`]).
+/// [`shown`]).
 pub fn load_trained<M: ModuleT + 'static>(
     name: &str,
     build: impl FnOnce(&nn::Path) -> M,
 ) -> Result<Trained> {
-    crate::notebook::shown(load_trained_from(&artifacts_dir(), name, build))
+    shown(load_trained_from(&artifacts_dir(), name, build))
 }
 
 #[cfg(test)]

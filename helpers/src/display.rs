@@ -55,6 +55,16 @@ impl Markdown {
     }
 }
 
+/// `result`, with its error also printed on stdout. evcxr forwards the error of a cell's `?` from
+/// stderr on a separate thread, which can arrive after the cell has finished and be dropped;
+/// stdout reaches the cell in order. Used by the steps that read or write files.
+pub fn shown<T>(result: Result<T>) -> Result<T> {
+    if let Err(e) = &result {
+        println!("Error: {e:#}");
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

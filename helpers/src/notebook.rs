@@ -6,7 +6,8 @@ use crate::atomic::write_atomic;
 use crate::checksum::verify;
 use crate::config::{project_path, TrainConfig};
 use crate::data::{find_file, load_mnist, Mnist, Split, DEFAULT_DATA_DIR, FILE_NAMES, LABELS};
-use crate::display::{Html, Png};
+use crate::display::{shown, Html, Png};
+use crate::history::{EpochStats, History};
 use crate::idx::read_idx;
 use crate::metrics::{confused_pairs_dataframe, per_class_dataframe, predict, Predictions};
 use crate::plot::{
@@ -14,7 +15,6 @@ use crate::plot::{
     LineChart, Series,
 };
 use crate::tables::{html_table, key_value_table, model_summary};
-use crate::train::{EpochStats, History};
 use crate::{env_info, rng};
 use anyhow::Result;
 use polars::prelude::*;
@@ -45,16 +45,6 @@ pub fn environment() -> Result<Html> {
         project_path(DEFAULT_DATA_DIR).display().to_string(),
     ));
     Ok(html_table(&key_value_table(&rows)?, "Environment"))
-}
-
-/// `result`, with its error also printed on stdout. evcxr forwards the error of a cell's `?` from
-/// stderr on a separate thread, which can arrive after the cell has finished and be dropped;
-/// stdout reaches the cell in order. Used by the steps that read or write files.
-pub(crate) fn shown<T>(result: Result<T>) -> Result<T> {
-    if let Err(e) = &result {
-        println!("Error: {e:#}");
-    }
-    result
 }
 
 /// Verifies the MNIST files against their MD5s and loads them.

@@ -1,7 +1,7 @@
 //! Progress of a training run for people: a line per epoch, and within a long epoch a line at
 //! most every few seconds, each with an estimate of the time left.
 
-use crate::train::EpochStats;
+use crate::history::EpochStats;
 use std::io::Write;
 use std::time::{Duration, Instant};
 

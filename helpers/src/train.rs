@@ -2,13 +2,13 @@
 //! on logits, `nn::Adam`'s `backward_step`; validation after every epoch, progress with the time
 //! left, a guard against a diverging loss, and the weights and history saved atomically.
 
-use crate::artifacts::{artifacts_dir, history_path, save_history, save_weights, weights_path};
+use crate::artifacts::{artifacts_dir, save_trained};
 use crate::config::TrainConfig;
 use crate::data::{Mnist, Split};
+use crate::display::shown;
+use crate::history::{EpochStats, History};
 use crate::progress::ProgressPrinter;
 use anyhow::{bail, Result};
-use polars::prelude::*;
-use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Kind, Tensor};
@@ -17,56 +17,6 @@ use tch::{Kind, Tensor};
 const CHECK_EVERY: usize = 100;
 /// Images per batch when measuring loss and accuracy (no gradients, so larger is fine).
 pub const EVAL_BATCH: i64 = 1000;
-
-/// What one epoch measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochStats {
-    /// 1-based epoch number.
-    pub epoch: usize,
-    /// Mean cross-entropy over the epoch's training batches (dropout on).
-    pub train_loss: f64,
-    /// Training accuracy in percent, measured on the fly (dropout on).
-    pub train_accuracy: f64,
-    /// Cross-entropy on the validation set after the epoch.
-    pub val_loss: f64,
-    /// Validation accuracy in percent after the epoch.
-    pub val_accuracy: f64,
-    /// Wall-clock seconds of the epoch (training and validation).
-    pub seconds: f64,
-}
-
-/// The record of a training run: the model's name, its configuration, one row per epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    /// The model's name ("mlp", "cnn", ...).
-    #[serde(default)]
-    pub name: String,
-    /// The configuration that produced it.
-    pub config: TrainConfig,
-    /// One entry per completed epoch.
-    pub epochs: Vec<EpochStats>,
-}
-
-impl History {
-    /// Total training time in seconds.
-    pub fn train_seconds(&self) -> f64 {
-        self.epochs.iter().map(|e| e.seconds).sum()
-    }
-
-    /// The history as a table: epoch, losses, accuracies (%), seconds.
-    pub fn to_dataframe(&self) -> Result<DataFrame> {
-        let col = |f: fn(&EpochStats) -> f64| self.epochs.iter().map(f).collect::<Vec<f64>>();
-        let epochs: Vec<u32> = self.epochs.iter().map(|e| e.epoch as u32).collect();
-        Ok(df!(
-            "epoch" => epochs,
-            "train loss" => col(|e| e.train_loss),
-            "train accuracy (%)" => col(|e| e.train_accuracy),
-            "validation loss" => col(|e| e.val_loss),
-            "validation accuracy (%)" => col(|e| e.val_accuracy),
-            "seconds" => col(|e| e.seconds),
-        )?)
-    }
-}
 
 /// Trains `net` (whose variables are in `vs`) on MNIST as `cfg` says: holds out the validation
 /// part, runs the epochs with progress, then saves the weights and history under `artifacts/`
@@ -78,17 +28,18 @@ pub fn fit(
     data: &Mnist,
     cfg: &TrainConfig,
 ) -> Result<History> {
-    crate::notebook::shown(fit_and_save(name, net, vs, data, cfg))
+    let run = || -> Result<History> {
+        let (train, val) = training_split(name, data, cfg)?;
+        let history = train_epochs(name, net, vs, &train, &val, cfg)?;
+        save_trained(&artifacts_dir(), vs, &history)?;
+        Ok(history)
+    };
+    shown(run())
 }
 
-/// [`fit`] without printing the error.
-fn fit_and_save(
-    name: &str,
-    net: &(impl ModuleT + ?Sized),
-    vs: &nn::VarStore,
-    data: &Mnist,
-    cfg: &TrainConfig,
-) -> Result<History> {
+/// The images `cfg` trains on and those it validates on, after checking `cfg`; prints what the
+/// run of `name` will be.
+pub fn training_split(name: &str, data: &Mnist, cfg: &TrainConfig) -> Result<(Split, Split)> {
     cfg.validate()?;
     let (train, val) = data
         .train
@@ -102,13 +53,7 @@ fn fit_and_save(
         train.len(),
         val.len()
     );
-    let history = train_epochs(name, net, vs, &train, &val, cfg)?;
-    let dir = artifacts_dir();
-    let (weights, history_file) = (weights_path(&dir, name), history_path(&dir, name));
-    save_weights(vs, &weights)?;
-    save_history(&history, &history_file)?;
-    println!("saved {} and {}", weights.display(), history_file.display());
-    Ok(history)
+    Ok((train, val))
 }
 
 /// The epochs of a run: train, validate, report; returns the history.

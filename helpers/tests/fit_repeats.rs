@@ -4,8 +4,9 @@
 
 use mnist_helpers::config::{project_path, TrainConfig};
 use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
+use mnist_helpers::history::History;
 use mnist_helpers::model::mlp_model;
-use mnist_helpers::train::{fit, History};
+use mnist_helpers::train::fit;
 use tch::nn;
 
 #[test]

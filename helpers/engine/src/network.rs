@@ -273,23 +273,7 @@ impl Network {
 
     /// Trainable parameters in total.
     pub fn param_count(&self) -> i64 {
-        self.vs
-            .trainable_variables()
-            .iter()
-            .map(|t| t.numel() as i64)
-            .sum()
-    }
-
-    /// The MLP's first-layer weights as [128, 784], or None for other kinds.
-    pub fn first_layer_weights(&self) -> Option<Tensor> {
-        let vars = self.vs.variables();
-        (self.kind() == ModelKind::Mlp).then(|| {
-            vars["fc1.kernel"]
-                .detach()
-                .tr()
-                .to_device(Device::Cpu)
-                .contiguous()
-        })
+        mnist_helpers::tables::param_count(&self.vs)
     }
 }
 

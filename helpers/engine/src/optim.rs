@@ -82,8 +82,9 @@ impl Adam {
         self.step(&grads)
     }
 
-    /// One Adam step with (parameter, gradient) pairs, in any order; parameters without a pair
-    /// keep their value for this step.
+    /// One Adam step with (parameter, gradient) pairs, in any order. A parameter without a pair
+    /// gets a zero gradient: its moments decay, and after the first step it still moves by what
+    /// is left of its momentum.
     pub fn step_pairs(&mut self, pairs: &[(Tensor, Tensor)]) -> Result<()> {
         let mut grads: Vec<Option<&Tensor>> = vec![None; self.slots.len()];
         for (param, grad) in pairs {
@@ -170,9 +171,10 @@ fn fast_path_applies(slot: &Slot, grad: &Tensor) -> bool {
 
 /// The update in one pass over the parameter's memory (the loop vectorises).
 fn update_on_cpu(slot: &mut Slot, grad: &mut Tensor, c: &StepCoefficients) {
-    // SAFETY: the fast path checked all four are contiguous f32 CPU tensors of one size; the
-    // moments are private to this optimiser, the gradient is ours, and no other thread runs
-    // tensor code on the parameter during the step.
+    // SAFETY: the fast path checked all four are contiguous f32 CPU tensors of one size. The
+    // moments are private to this optimiser and the gradient is ours. The parameter shares its
+    // storage with the VarStore's variable (a shallow clone), which nothing reads or writes
+    // while the step runs: training is one thread between optimiser steps.
     let (p, g, m, v) = unsafe {
         (
             f32_slice_mut(&mut slot.param),

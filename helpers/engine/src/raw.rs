@@ -11,8 +11,9 @@ pub fn is_plain_cpu_f32(t: &Tensor) -> bool {
 /// A tensor's memory as a mutable f32 slice.
 ///
 /// # Safety
-/// `t` must satisfy [`is_plain_cpu_f32`], and nothing else may read or write its storage (no
-/// other tensor sharing it, no other thread) while the slice lives.
+/// `t` must satisfy [`is_plain_cpu_f32`], and while the slice lives nothing else may read or
+/// write its storage: not through `t`, not through another tensor that shares it (a shallow clone
+/// such as a VarStore's variable), not on another thread.
 pub unsafe fn f32_slice_mut(t: &mut Tensor) -> &mut [f32] {
     debug_assert!(is_plain_cpu_f32(t));
     std::slice::from_raw_parts_mut(t.data_ptr() as *mut f32, t.numel())

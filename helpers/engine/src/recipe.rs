@@ -8,7 +8,8 @@ use anyhow::Result;
 use mnist_helpers::artifacts::{history_path, save_history, weights_path};
 use mnist_helpers::config::{Schedule, TrainConfig};
 use mnist_helpers::data::Mnist;
-use mnist_helpers::train::History;
+use mnist_helpers::history::History;
+use mnist_helpers::train::training_split;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -69,18 +70,9 @@ pub struct TrainedRun {
 /// progress, and saves weights and history in `out`. Nothing is saved if training fails.
 pub fn train_and_save(cfg: &Recipe, data: &Mnist, out: &Path) -> Result<TrainedRun> {
     let t = &cfg.train;
-    let (train, val) = data.train.train_validation(t.validation_fraction, t.seed)?;
-    let images = t.train_limit.unwrap_or(train.len()).min(train.len());
-    println!(
-        "training {}: {} epochs, batch {}, Adam lr {}, {images} images ({} for validation)",
-        cfg.model,
-        t.epochs,
-        t.batch_size,
-        t.learning_rate,
-        val.len()
-    );
+    let (train, val) = training_split(cfg.model.name(), data, t)?;
     let mut net = Network::seeded(cfg.model, mnist_helpers::device(), t.seed);
-    let mut progress = print_progress(t.epochs, images.div_ceil(t.batch_size));
+    let mut progress = print_progress(t.epochs, train.len().div_ceil(t.batch_size));
     let history = fit(&mut net, &train, &val, cfg, &mut progress)?;
     let name = cfg.model.name();
     let (weights, history_file) = (weights_path(out, name), history_path(out, name));

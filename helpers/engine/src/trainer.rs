@@ -8,9 +8,10 @@ use crate::optim::{Adam, AdamConfig};
 use crate::recipe::Recipe;
 use anyhow::Result;
 use mnist_helpers::data::{Split, LABELS};
+use mnist_helpers::history::{EpochStats, History};
 use mnist_helpers::progress::ProgressPrinter;
 use mnist_helpers::rng::SplitMix64;
-use mnist_helpers::train::{check_finite, EpochStats, History};
+use mnist_helpers::train::check_finite;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 

@@ -4,9 +4,9 @@
 //! either side reads what the other trained.
 
 use crate::network::{ModelKind, Network};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use mnist_helpers::artifacts::{copy_weights, read_weights};
 use mnist_helpers::atomic::write_with;
-use std::collections::HashMap;
 use std::path::Path;
 use tch::{Device, Tensor};
 
@@ -33,7 +33,7 @@ pub fn save_network(net: &Network, path: &Path) -> Result<()> {
 /// Loads a network saved by [`save_network`] or by the notebooks, recognising its architecture
 /// from its tensors.
 pub fn load_network(path: &Path, device: Device) -> Result<Network> {
-    let tensors = read_tensors(path)?;
+    let mut tensors = read_weights(path)?;
     let kind = if tensors.contains_key("conv3.weight") {
         ModelKind::DeepCnn
     } else if tensors.contains_key("conv1.weight") {
@@ -41,53 +41,15 @@ pub fn load_network(path: &Path, device: Device) -> Result<Network> {
     } else {
         ModelKind::Mlp
     };
+    if let Some(weight) = tensors.get(KERNEL.1).filter(|_| kind == ModelKind::Mlp) {
+        let kernel = weight.tr(); // [784, 128]
+        tensors.insert(KERNEL.0.to_string(), kernel);
+    }
     let mut net = Network::new(kind, device);
-    copy_into(&mut net, &tensors).with_context(|| {
-        format!(
-            "{}: not {kind} weights; run `./mnist train --model {kind}` to create them again",
-            path.display()
-        )
+    copy_weights(&mut net.vs, &tensors, path).with_context(|| {
+        format!("not {kind} weights; run `./mnist train --model {kind}` to create them again")
     })?;
     Ok(net)
-}
-
-/// The named tensors of a safetensors file, with errors that say what to do.
-fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
-    if !path.exists() {
-        bail!(
-            "{} is missing: run `./mnist train` (or notebooks/04_training.ipynb) first",
-            path.display()
-        );
-    }
-    let named = Tensor::read_safetensors(path).map_err(|e| {
-        let first_line = e.to_string().lines().next().unwrap_or_default().to_string();
-        anyhow::anyhow!(
-            "{}: not a readable weights file ({first_line}); delete it and retrain",
-            path.display()
-        )
-    })?;
-    Ok(named.into_iter().collect())
-}
-
-/// Copies `tensors` into the variables of `net`, checking that names and shapes match.
-fn copy_into(net: &mut Network, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    let mut vars = net.vs.variables();
-    for (name, var) in vars.iter_mut() {
-        let src = match name.as_str() {
-            n if n == KERNEL.0 => tensors.get(KERNEL.1).map(|w| w.tr()), // [784, 128]
-            n => tensors.get(n).map(Tensor::shallow_clone),
-        };
-        let src = src.with_context(|| format!("tensor {name} is missing"))?;
-        if src.size() != var.size() {
-            bail!(
-                "tensor {name} has shape {:?}, expected {:?}",
-                src.size(),
-                var.size()
-            );
-        }
-        tch::no_grad(|| var.copy_(&src));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

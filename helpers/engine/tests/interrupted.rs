@@ -23,13 +23,8 @@ fn save_loop_exe() -> PathBuf {
 /// The first-layer weights of a saved network, to tell which version is on disk.
 fn fingerprint(path: &Path) -> Vec<f32> {
     let net = load_network(path, Device::Cpu).unwrap_or_else(|e| panic!("{e:#}"));
-    Vec::<f32>::try_from(
-        net.first_layer_weights()
-            .unwrap()
-            .narrow(0, 0, 1)
-            .flatten(0, -1),
-    )
-    .unwrap()
+    let kernel = &net.vs.variables()["fc1.kernel"]; // [784, 128], input-major
+    Vec::<f32>::try_from(kernel.narrow(1, 0, 1).flatten(0, -1).contiguous()).unwrap()
 }
 
 /// Temporary files (of writers that were killed) in `dir`.

@@ -7,8 +7,8 @@ use mnist_engine::trainer::fit;
 use mnist_engine::weights::{load_network, save_network};
 use mnist_engine::{ModelKind, Network, Recipe};
 use mnist_helpers::artifacts::{load_history, save_history};
+use mnist_helpers::history::History;
 use mnist_helpers::metrics::predict;
-use mnist_helpers::train::History;
 use std::sync::Mutex;
 use tch::Device;
 
