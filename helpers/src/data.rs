@@ -40,8 +40,16 @@ pub struct Mnist {
     pub test: Split,
 }
 
+/// Turns a checked image file ([n, 28, 28] bytes) into [n, 1, 28, 28] f32 in [0, 1].
+pub type ToTensor = fn(&IdxArray) -> Tensor;
+
 /// Loads MNIST from `dir`, which holds the four standard files, raw or with a `.gz` suffix.
 pub fn load_mnist(dir: &Path) -> Result<Mnist> {
+    load_mnist_with(dir, images_to_tensor)
+}
+
+/// [`load_mnist`] with `to_tensor` converting the images (the engine has a faster one).
+pub fn load_mnist_with(dir: &Path, to_tensor: ToTensor) -> Result<Mnist> {
     ensure!(
         dir.is_dir(),
         "{}: no such data directory (run `./mnist fetch`)",
@@ -49,8 +57,8 @@ pub fn load_mnist(dir: &Path) -> Result<Mnist> {
     );
     let [train_x, train_y, test_x, test_y] = FILE_NAMES.map(|name| find_file(dir, name));
     Ok(Mnist {
-        train: load_split(&train_x?, &train_y?)?,
-        test: load_split(&test_x?, &test_y?)?,
+        train: load_split_with(&train_x?, &train_y?, to_tensor)?,
+        test: load_split_with(&test_x?, &test_y?, to_tensor)?,
     })
 }
 
@@ -71,6 +79,15 @@ pub fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
 
 /// Loads one image file and its label file, checking that they belong together.
 pub fn load_split(images_path: &Path, labels_path: &Path) -> Result<Split> {
+    load_split_with(images_path, labels_path, images_to_tensor)
+}
+
+/// [`load_split`] with `to_tensor` converting the images.
+pub fn load_split_with(
+    images_path: &Path,
+    labels_path: &Path,
+    to_tensor: ToTensor,
+) -> Result<Split> {
     let images = read_idx(images_path)?;
     let labels = read_idx(labels_path)?;
     check_images(&images).with_context(|| images_path.display().to_string())?;
@@ -85,7 +102,7 @@ pub fn load_split(images_path: &Path, labels_path: &Path) -> Result<Split> {
         );
     }
     Ok(Split {
-        images: images_to_tensor(&images),
+        images: to_tensor(&images),
         labels: labels_to_tensor(&labels),
     })
 }
@@ -118,7 +135,7 @@ fn check_labels(arr: &IdxArray) -> Result<()> {
 }
 
 /// Bytes to normalised pixels: [n, 1, 28, 28] f32 in [0, 1].
-fn images_to_tensor(arr: &IdxArray) -> Tensor {
+pub fn images_to_tensor(arr: &IdxArray) -> Tensor {
     let n = arr.dims[0] as i64;
     Tensor::from_slice(arr.data())
         .view([n, 1, IMAGE_SIDE, IMAGE_SIDE]) // [n, 1, 28, 28], bytes

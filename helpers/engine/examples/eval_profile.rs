@@ -1,10 +1,11 @@
 //! Where evaluating the 10,000 test images with the seed MLP spends its time
 //! (`cargo run --release --example eval_profile`).
 
+use mnist_engine::load::load_mnist;
 use mnist_engine::network::{ModelKind, Network};
 use mnist_engine::trainer::evaluate_loss;
 use mnist_helpers::config::project_path;
-use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
+use mnist_helpers::data::DEFAULT_DATA_DIR;
 use std::time::Instant;
 
 /// Median milliseconds of `f` over 9 runs.

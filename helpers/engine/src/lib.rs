@@ -8,6 +8,7 @@
 pub mod augment;
 pub mod digit;
 pub mod fetch;
+pub mod load;
 pub mod mlp_step;
 pub mod network;
 pub mod optim;

@@ -27,9 +27,6 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    /// The two kinds the notebooks train and compare (the deep CNN is the benchmark's best recipe).
-    pub const ALL: [ModelKind; 2] = [ModelKind::Mlp, ModelKind::Cnn];
-
     /// The short lower-case name used on the command line and in file names.
     pub fn name(self) -> &'static str {
         match self {

@@ -39,6 +39,7 @@ pub fn advise_huge_pages(t: &Tensor) {
 }
 
 /// [`advise_huge_pages`] for any allocation of `bytes` bytes starting at `start`.
+#[cfg(target_os = "linux")]
 pub fn advise_huge_pages_at(start: *const u8, bytes: usize) {
     const HUGE: usize = 2 << 20;
     let start = start as usize;
@@ -49,3 +50,7 @@ pub fn advise_huge_pages_at(start: *const u8, bytes: usize) {
         unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE) };
     }
 }
+
+/// [`advise_huge_pages`] for any allocation: huge-page advice is Linux's, elsewhere nothing.
+#[cfg(not(target_os = "linux"))]
+pub fn advise_huge_pages_at(_start: *const u8, _bytes: usize) {}

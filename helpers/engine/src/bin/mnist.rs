@@ -3,13 +3,14 @@
 use anyhow::{bail, Context, Result};
 use lexopt::prelude::*;
 use mnist_engine::digit::load_digit_png;
+use mnist_engine::load::load_mnist;
 use mnist_engine::recipe::{train_and_save, Recipe};
 use mnist_engine::weights::load_network;
 use mnist_engine::{fetch, ModelKind};
 use mnist_helpers::artifacts::artifacts_dir;
 use mnist_helpers::checksum::verify;
 use mnist_helpers::config::project_path;
-use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
+use mnist_helpers::data::DEFAULT_DATA_DIR;
 use mnist_helpers::metrics::{predict_in_batches, Predictions};
 use serde_json::json;
 use std::path::PathBuf;

@@ -13,9 +13,10 @@
 use anyhow::{bail, Context, Result};
 mod tasks;
 
+use mnist_engine::load::load_mnist;
 use mnist_engine::{ModelKind, Recipe};
 use mnist_helpers::config::project_path;
-use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
+use mnist_helpers::data::DEFAULT_DATA_DIR;
 use mnist_helpers::plot::bar_chart;
 use serde_json::Value;
 use std::path::PathBuf;

@@ -2,10 +2,11 @@
 //! on the same data split, each returning a JSON object.
 
 use anyhow::Result;
+use mnist_engine::load::load_mnist;
 use mnist_engine::network::{ModelKind, Network};
 use mnist_engine::recipe::Recipe;
 use mnist_engine::trainer::{evaluate_loss, fit, Progress, Trainer};
-use mnist_helpers::data::{load_mnist, Mnist, Split};
+use mnist_helpers::data::{Mnist, Split};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
