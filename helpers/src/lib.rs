@@ -20,6 +20,7 @@ pub mod plot;
 pub mod png;
 pub mod progress;
 pub mod rng;
+pub mod shapes;
 pub mod source;
 pub mod tables;
 pub mod train;

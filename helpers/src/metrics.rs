@@ -71,6 +71,8 @@ pub fn predict_in_batches(
     batch: i64,
 ) -> Result<Predictions> {
     let n = split.len() as i64;
+    let first = split.images.narrow(0, 0, n.min(2)); // [2, 1, 28, 28]
+    crate::shapes::check_fits(net, None, &first.to_device(crate::device()))?;
     let chunks: Vec<Tensor> = (0..n)
         .step_by(batch as usize)
         .map(|s| {

@@ -8,6 +8,7 @@ use crate::data::{Mnist, Split};
 use crate::display::shown;
 use crate::history::{EpochStats, History};
 use crate::progress::ProgressPrinter;
+use crate::shapes::check_fits;
 use anyhow::{bail, Result};
 use std::time::Instant;
 use tch::nn::{self, ModuleT, OptimizerConfig};
@@ -65,6 +66,8 @@ pub fn train_epochs(
     val: &Split,
     cfg: &TrainConfig,
 ) -> Result<History> {
+    let first = train.images.narrow(0, 0, train.len().min(2) as i64); // [2, 1, 28, 28]
+    check_fits(net, Some(vs), &first.to_device(crate::device()))?;
     tch::manual_seed(cfg.seed as i64 + 1); // shuffling and dropout repeat from run to run
     let mut opt = nn::Adam::default().build(vs, cfg.learning_rate)?;
     let steps = train.len().div_ceil(cfg.batch_size);
