@@ -111,7 +111,7 @@ pub struct Trained {
     /// Its variables (weights, biases, batch-norm statistics).
     pub vs: nn::VarStore,
     /// The network.
-    pub net: Box<dyn ModuleT>,
+    pub net: Box<dyn AnyModule>,
     /// How training went, epoch by epoch.
     pub history: History,
 }
@@ -122,7 +122,25 @@ impl ModuleT for Trained {
     }
 }
 
+/// A network that can also be seen as its own type (say, the [`crate::model::Cnn`] behind a
+/// [`Trained`], for its hidden layer).
+pub trait AnyModule: ModuleT {
+    /// The network as `Any`, for `downcast_ref`.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl<M: ModuleT + 'static> AnyModule for M {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 impl Trained {
+    /// The network as its own type `M`, when it is one.
+    pub fn net_as<M: 'static>(&self) -> Option<&M> {
+        self.net.as_any().downcast_ref::<M>()
+    }
+
     /// Trainable parameters in total.
     pub fn param_count(&self) -> i64 {
         crate::tables::param_count(&self.vs)

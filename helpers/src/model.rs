@@ -41,8 +41,9 @@ pub fn cnn_model(p: &nn::Path) -> Cnn {
     }
 }
 
-impl ModuleT for Cnn {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+impl Cnn {
+    /// The last hidden layer: the 3,136 numbers per image that the dense layer reads.
+    pub fn features_t(&self, xs: &Tensor, train: bool) -> Tensor {
         channels_last(&xs.view([-1, 1, 28, 28])) // [batch, 1, 28, 28]
             .apply(&self.conv1) // [batch, 32, 14, 14]
             .apply_t(&self.bn1, train)
@@ -51,7 +52,12 @@ impl ModuleT for Cnn {
             .apply_t(&self.bn2, train)
             .relu()
             .flatten(1, -1) // [batch, 3136]
-            .apply(&self.fc) // [batch, 10]
+    }
+}
+
+impl ModuleT for Cnn {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.features_t(xs, train).apply(&self.fc) // [batch, 10]
     }
 }
 

@@ -11,7 +11,7 @@ use crate::history::{EpochStats, History};
 use crate::idx::read_idx;
 use crate::metrics::{confused_pairs_dataframe, per_class_dataframe, predict, Predictions};
 use crate::plot::{
-    bar_chart, draw_chart, heatmap, histogram, image_grid, line_chart, line_chart_pair, ColorMap,
+    bar_chart, digit_grid, heatmap, histogram, image_grid, line_chart, line_chart_pair, ColorMap,
     LineChart, Series,
 };
 use crate::tables::{html_table, key_value_table, model_summary};
@@ -83,13 +83,7 @@ pub fn sample_grid(split: &Split, n: usize) -> Result<Png> {
     let captions: Vec<String> = (0..n)
         .map(|i| format!("label {}", split.label(i)))
         .collect();
-    image_grid(
-        "Sample training digits",
-        &images,
-        &captions,
-        8,
-        ColorMap::Gray,
-    )
+    digit_grid("Sample training digits", &images, &captions, 8)
 }
 
 /// Images per digit in the training and test sets, as grouped bars.
@@ -133,13 +127,7 @@ pub fn mean_digits(split: &Split) -> Result<Png> {
         images.push(Vec::<f32>::try_from(&mean.flatten(0, -1))?);
     }
     let captions: Vec<String> = (0..LABELS).map(|d| format!("mean {d}")).collect();
-    image_grid(
-        "Mean image of each digit",
-        &images,
-        &captions,
-        5,
-        ColorMap::Gray,
-    )
+    digit_grid("Mean image of each digit", &images, &captions, 5)
 }
 
 /// Pixel statistics before normalisation (the training file's bytes, 0-255, read again from
@@ -255,36 +243,22 @@ fn curves_chart<'a>(
     }
 }
 
-/// Train and validation loss per epoch, as a chart description.
-fn loss_chart<'a>(h: &History, title: &'a str) -> LineChart<'a> {
-    curves_chart(h, title, "cross-entropy", |e| e.train_loss, |e| e.val_loss)
-}
-
-/// Train and validation accuracy per epoch, as a chart description.
-fn accuracy_chart<'a>(h: &History, title: &'a str) -> LineChart<'a> {
-    curves_chart(
-        h,
-        title,
-        "accuracy (%)",
-        |e| e.train_accuracy,
-        |e| e.val_accuracy,
-    )
-}
-
-/// Train and validation loss per epoch.
-pub fn loss_curves(h: &History) -> Result<Png> {
-    draw_chart(&loss_chart(h, &format!("{} loss", h.name)))
-}
-
-/// Train and validation accuracy per epoch.
-pub fn accuracy_curves(h: &History) -> Result<Png> {
-    draw_chart(&accuracy_chart(h, &format!("{} accuracy", h.name)))
-}
-
 /// Loss and accuracy curves side by side in one figure.
 pub fn training_curves(h: &History) -> Result<Png> {
     let (loss_title, acc_title) = (format!("{} loss", h.name), format!("{} accuracy", h.name));
-    line_chart_pair(&loss_chart(h, &loss_title), &accuracy_chart(h, &acc_title))
+    let loss = curves_chart(
+        h,
+        &loss_title,
+        "cross-entropy",
+        |e| e.train_loss,
+        |e| e.val_loss,
+    );
+    let accuracy = |e: &EpochStats| e.train_accuracy;
+    let val_accuracy = |e: &EpochStats| e.val_accuracy;
+    line_chart_pair(
+        &loss,
+        &curves_chart(h, &acc_title, "accuracy (%)", accuracy, val_accuracy),
+    )
 }
 
 /// The validation accuracy of several models per epoch, on one chart.
@@ -382,12 +356,11 @@ pub fn misclassified_grid(p: &Predictions, test: &Split, n: usize) -> Result<Png
             )
         })
         .collect();
-    image_grid(
+    digit_grid(
         "Misclassified test digits, most confident first",
         &images,
         &captions,
         6,
-        ColorMap::Gray,
     )
 }
 
@@ -446,13 +419,7 @@ pub fn example_digits(test: &Split, indices: &[usize]) -> Result<Png> {
         .iter()
         .map(|&i| format!("#{i}: true {}", test.label(i)))
         .collect();
-    image_grid(
-        "Test digits",
-        &images,
-        &captions,
-        indices.len().max(1),
-        ColorMap::Gray,
-    )
+    digit_grid("Test digits", &images, &captions, indices.len().max(1))
 }
 
 /// The predicted probability of each digit for the chosen test digits, one bar group per digit.

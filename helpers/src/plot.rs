@@ -3,13 +3,14 @@
 use crate::display::Png;
 use crate::png::encode_rgb_png;
 use anyhow::{ensure, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::sync::Once;
 
 /// The font family every chart uses (DejaVu Sans, embedded: no system fonts needed).
-const FONT: &str = "sans-serif";
+pub const FONT: &str = "sans-serif";
 /// Pixels per MNIST pixel in image grids.
 const IMAGE_SCALE: u32 = 3;
 
@@ -42,7 +43,7 @@ pub enum ColorMap {
 }
 
 /// A plotters error as anyhow (their error types borrow backends and are not `Send`).
-fn plot_err(e: impl std::fmt::Display) -> anyhow::Error {
+pub fn plot_err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("drawing failed: {e}")
 }
 
@@ -190,6 +191,15 @@ fn draw_line_chart(area: &DrawingArea<BitMapBackend, Shift>, c: &LineChart) -> R
             .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
             .map_err(plot_err)?;
     }
+    legend(&mut chart)
+}
+
+/// A chart on f64 axes, as every chart here has.
+pub type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The legend of the series that have labels, boxed in the upper right corner.
+pub fn legend<'a>(chart: &mut Chart<'a, 'a>) -> Result<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -261,16 +271,10 @@ pub fn bar_chart(
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
                 });
         }
-        if groups.len() > 1 {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(plot_err)?;
+        match groups.len() {
+            1 => Ok(()),
+            _ => legend(&mut chart),
         }
-        Ok(())
     })
 }
 
@@ -395,14 +399,39 @@ pub fn image_grid(
     palette: ColorMap,
 ) -> Result<Png> {
     ensure!(
-        !images.is_empty() && cols > 0,
-        "image grid {title:?} has no images"
-    );
-    ensure!(
         images.iter().all(|im| im.len() == 784),
         "image grid {title:?}: every image needs 784 pixels"
     );
-    let rows = images.len().div_ceil(cols);
+    let scales: Vec<f32> = images
+        .iter()
+        .map(|im| im.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6))
+        .collect();
+    pixel_grid(title, images.len(), captions, cols, |i, px| {
+        pixel_color(images[i][px], scales[i], palette)
+    })
+}
+
+/// [`image_grid`] of digits in MNIST's gray.
+pub fn digit_grid(
+    title: &str,
+    images: &[Vec<f32>],
+    captions: &[String],
+    cols: usize,
+) -> Result<Png> {
+    image_grid(title, images, captions, cols, ColorMap::Gray)
+}
+
+/// A grid of `n` 28x28 pictures whose pixel `px` of picture `i` has colour `color(i, px)`, each
+/// with a caption above it, `cols` per row, under a title.
+pub fn pixel_grid(
+    title: &str,
+    n: usize,
+    captions: &[String],
+    cols: usize,
+    color: impl Fn(usize, usize) -> RGBColor,
+) -> Result<Png> {
+    ensure!(n > 0 && cols > 0, "image grid {title:?} has no images");
+    let rows = n.div_ceil(cols);
     let longest = captions
         .iter()
         .map(|c| c.chars().count())
@@ -417,33 +446,33 @@ pub fn image_grid(
         root.fill(&WHITE).map_err(plot_err)?;
         let body = root.titled(title, (FONT, 20)).map_err(plot_err)?;
         let cells = body.split_evenly((rows, cols));
-        for (i, image) in images.iter().enumerate() {
+        for (i, cell) in cells.iter().enumerate().take(n) {
             let caption = captions.get(i).map(String::as_str).unwrap_or("");
-            draw_image(&cells[i], image, caption, palette)?;
+            draw_picture(cell, caption, |px| color(i, px))?;
         }
         Ok(())
     })
 }
 
-/// One image with its caption inside a grid cell.
-fn draw_image(
+/// One 28x28 picture with its caption inside a grid cell.
+fn draw_picture(
     cell: &DrawingArea<BitMapBackend, Shift>,
-    pixels: &[f32],
     caption: &str,
-    palette: ColorMap,
+    color: impl Fn(usize) -> RGBColor,
 ) -> Result<()> {
     let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
     let (w, _) = cell.dim_in_pixel();
     cell.draw(&Text::new(caption, (w as i32 / 2, 2), style))
         .map_err(plot_err)?;
-    let scale = pixels.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
     let left = (w as i32 - 28 * IMAGE_SCALE as i32) / 2;
     let s = IMAGE_SCALE as i32;
-    for (i, &v) in pixels.iter().enumerate() {
-        let (x, y) = (left + (i % 28) as i32 * s, 20 + (i / 28) as i32 * s);
-        let color = pixel_color(v, scale, palette);
-        cell.draw(&Rectangle::new([(x, y), (x + s, y + s)], color.filled()))
-            .map_err(plot_err)?;
+    for px in 0..784 {
+        let (x, y) = (left + (px % 28) as i32 * s, 20 + (px / 28) as i32 * s);
+        cell.draw(&Rectangle::new(
+            [(x, y), (x + s, y + s)],
+            color(px).filled(),
+        ))
+        .map_err(plot_err)?;
     }
     Ok(())
 }

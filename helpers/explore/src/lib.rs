@@ -1,0 +1,14 @@
+//! Notebook 07's pictures, on top of the notebooks' crate (`mnist_helpers`): the draw-a-digit
+//! page in [`canvas`] (both networks answer in the page's JavaScript while the learner draws),
+//! saliency grids and maps of hidden layers in [`explore`], drawn by [`scatter`]. Notebook 07
+//! computes the saliency (tch autograd) and the PCA (tch's SVD) in its own cells.
+
+pub mod canvas;
+pub mod explore;
+pub mod scatter;
+
+/// What notebook 07 uses, in one `use mnist_explore::prelude::*;`.
+pub mod prelude {
+    pub use crate::canvas::draw_a_digit;
+    pub use crate::explore::{digit_map, hidden_layer, right_and_wrong, saliency_grid};
+}

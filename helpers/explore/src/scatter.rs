@@ -1,0 +1,117 @@
+//! Scatter maps: points coloured by digit, mistakes marked, one panel per model side by side.
+
+use anyhow::{ensure, Result};
+use mnist_helpers::display::Png;
+use mnist_helpers::plot::{legend, plot_err, render, FONT};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Width and height of one panel, in pixels.
+const PANEL: (u32, u32) = (560, 520);
+
+/// One panel of a scatter map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Caption above the panel.
+    pub title: String,
+    /// (x, y) of each point.
+    pub points: Vec<(f64, f64)>,
+    /// The digit of each point (its colour).
+    pub labels: Vec<i64>,
+    /// Whether the model got each point wrong (marked with a black ring).
+    pub wrong: Vec<bool>,
+}
+
+/// The panels side by side in one PNG, each with a legend of the digits.
+pub fn scatter_panels(panels: &[Panel]) -> Result<Png> {
+    ensure!(!panels.is_empty(), "scatter map has no panels");
+    for p in panels {
+        ensure!(
+            p.points.len() == p.labels.len() && p.points.len() == p.wrong.len(),
+            "scatter panel {:?}: points, labels and marks differ in number",
+            p.title
+        );
+    }
+    let width = PANEL.0 * panels.len() as u32;
+    render(width, PANEL.1, |root| {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let areas = root.split_evenly((1, panels.len()));
+        for (area, panel) in areas.iter().zip(panels) {
+            draw_panel(area, panel)?;
+        }
+        Ok(())
+    })
+}
+
+/// One panel: the points by digit, rings on the mistakes, a legend.
+fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> Result<()> {
+    let range = |f: fn(&(f64, f64)) -> f64| {
+        let (lo, hi) = panel
+            .points
+            .iter()
+            .map(f)
+            .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        let pad = ((hi - lo) * 0.05).max(1e-6);
+        (lo - pad)..(hi + pad)
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, (FONT, 18))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(range(|p| p.0), range(|p| p.1))
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("first principal component")
+        .y_desc("second")
+        .label_style((FONT, 12))
+        .x_label_formatter(&|_| String::new())
+        .y_label_formatter(&|_| String::new())
+        .draw()
+        .map_err(plot_err)?;
+    for digit in 0..10 {
+        let color = Palette99::pick(digit).to_rgba();
+        let mine = panel.points.iter().zip(&panel.labels);
+        let dots = mine
+            .filter(|(_, &l)| l == digit as i64)
+            .map(|(&p, _)| Circle::new(p, 2, color.filled()));
+        chart
+            .draw_series(dots)
+            .map_err(plot_err)?
+            .label(digit.to_string())
+            .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
+    }
+    let mistakes = panel.points.iter().zip(&panel.wrong).filter(|(_, &w)| w);
+    chart
+        .draw_series(mistakes.map(|(&p, _)| Circle::new(p, 4, BLACK.stroke_width(1))))
+        .map_err(plot_err)?
+        .label("mistake")
+        .legend(|(x, y)| Circle::new((x + 6, y), 4, BLACK.stroke_width(1)));
+    legend(&mut chart)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panels_render_side_by_side_and_mismatches_are_refused() {
+        let panel = Panel {
+            title: "map".into(),
+            points: vec![(0.0, 0.0), (1.0, 2.0), (-1.0, 0.5)],
+            labels: vec![0, 3, 9],
+            wrong: vec![false, true, false],
+        };
+        let png = scatter_panels(&[panel.clone(), panel.clone()]).unwrap();
+        let reader = png::Decoder::new(std::io::Cursor::new(png.0))
+            .read_info()
+            .unwrap();
+        assert_eq!(reader.info().width, 2 * PANEL.0);
+        let bad = Panel {
+            wrong: vec![],
+            ..panel
+        };
+        assert!(scatter_panels(&[bad]).is_err());
+    }
+}
