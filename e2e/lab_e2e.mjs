@@ -1,6 +1,7 @@
 // End-to-end: JupyterLab (./scripts/lab.sh) driven in headless Chromium, as a learner uses it.
 // Opens a notebook, runs all cells from the Run menu, waits for the kernel to go idle, and checks:
-// no error output, inline images rendered with non-zero size, the expected chart visible.
+// no error output, inline images rendered with non-zero size, the expected chart visible; where
+// the notebook shows the draw-a-digit canvas (07), the checks of canvas_checks.mjs.
 // Screenshots go to reports/. Usage: node e2e/lab_e2e.mjs NOTEBOOK:CELL_TEXT ...
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -9,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkCanvas } from './canvas_checks.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -120,6 +122,11 @@ async function main() {
       console.log(`   ${bad.length ? 'FAILED' : 'ok'}: ${r.cells} cells, ${r.images.length} images, ` +
         `${r.errors.length} errors, ${r.seconds.toFixed(0)} s; screenshot ${r.shot}`);
       problems = problems.concat(bad);
+      if (await page.locator('.jp-Notebook .mnist-draw').count()) {
+        const c = await checkCanvas(page, `${notebook} in JupyterLab`, join(ROOT, 'reports', 'e2e_canvas_lab.png'));
+        console.log(`   canvas: ${c.problems.length ? 'FAILED' : `ok: ${c.summary}`}`);
+        problems = problems.concat(c.problems);
+      }
     }
   } catch (err) {
     problems.push(String(err.message || err).split('\n')[0]);

@@ -1,4 +1,4 @@
-"""Executes the six notebooks in order under the project's evcxr kernel (the main job).
+"""Executes the seven notebooks in order under the project's evcxr kernel (the main job).
 
 Writes each executed notebook and its HTML export to reports/, plus reports/index.html with the
 timings and the models' test accuracies.
@@ -39,7 +39,10 @@ NOTEBOOKS = {
     "04_training": {"image/png", "text/html", "text/markdown"},
     "05_evaluation": {"text/html"},
     "06_visualization": {"image/png", "text/html"},
+    "07_explore": {"image/png", "text/html"},
 }
+# What 07's draw-a-digit output must hold: the canvas, and the script that runs both networks.
+CANVAS_MARKS = ("<canvas class=\"ink\"", "function cnnProbabilities", "\"conv2\"")
 QUICK_ENV = {"MNIST_EPOCHS": "1", "MNIST_TRAIN_LIMIT": "6000"}
 # Test accuracy floors (percent) in short mode: far below a real run, far above chance (10%).
 QUICK_FLOORS = {"mlp": 85.0, "cnn": 85.0}
@@ -71,6 +74,12 @@ def stream_texts(nb, streams=("stderr",)) -> list:
     stderr, without marking the cell as failed, so the runner has to look for it."""
     return ["".join(out.get("text", "")) for cell in nb.cells for out in cell.get("outputs", [])
             if out.get("output_type") == "stream" and out.get("name") in streams]
+
+
+def html_outputs(nb) -> list:
+    """The text/html outputs of a notebook."""
+    return ["".join(out["data"]["text/html"]) for cell in nb.cells
+            for out in cell.get("outputs", []) if "text/html" in out.get("data", {})]
 
 
 def execute(nb, name: str) -> tuple:
@@ -115,6 +124,7 @@ def run_one(name: str) -> dict:
         "setup_and_next_cell_seconds": round(sum(times[:2]), 1) if len(times) > 1 else None,
         "cell_seconds": [round(t, 2) for t in times], "mime_types": sorted(mime_types(nb)),
         "error": None if err is None else first_error_line(err),
+        "canvas": any(all(m in html_out for m in CANVAS_MARKS) for html_out in html_outputs(nb)),
     }
     status = "ok" if err is None else f"FAILED: {record['error']}"
     print(f"   {status}; setup cell {record['setup_cell_seconds']} s, notebook {record['seconds']} s",
@@ -190,6 +200,9 @@ def check(records: list, accs: dict) -> list:
     for model, floor in QUICK_FLOORS.items():
         if accs.get(model, 0.0) < floor:
             problems.append(f"{model}: test accuracy {accs.get(model)} below the floor {floor}%")
+    for r in records:
+        if r["notebook"] == "07_explore" and r["ok"] and not r.get("canvas"):
+            problems.append("07_explore: no draw-a-digit canvas with both networks in the output")
     trained = [ARTIFACTS / f"{YOUR_TURN}.safetensors", ARTIFACTS / f"{YOUR_TURN}_history.json"]
     if any(r["notebook"] == "04_training" and r["ok"] for r in records):
         problems += [f"04_training: the your-turn model did not save {p.name}"
@@ -232,21 +245,24 @@ def check_out_of_order() -> list:
 
 
 def warm() -> int:
-    """Compiles the setup cell of 01_imports in a fresh kernel so that later kernels start warm."""
-    nb = nbformat.read(str(NOTEBOOK_DIR / "01_imports.ipynb"), as_version=4)
-    setup = next(c for c in nb.cells if c.cell_type == "code")
-    # Online here (setup may download from the crate registry): the kernel resolves the helper
-    # crate's dependencies itself, without our Cargo.lock, and may want versions cargo has not
-    # downloaded yet. The notebooks then run offline from that cache.
-    setup.source = "\n".join(l for l in setup.source.splitlines() if l.strip() != ":offline 1")
-    nb.cells = [setup]
-    print("warming the kernel (the first time compiles tch, polars and plotters: minutes)", flush=True)
-    err, seconds = execute(nb, "warm")
-    if err is not None:
-        detail = (getattr(err, "evalue", "") or str(err)).strip().splitlines()[-8:]
-        print("kernel warm-up failed:\n  " + "\n  ".join(detail), file=sys.stderr)
-        return 1
-    print(f"kernel warm: setup cell compiled in {seconds:.0f} s")
+    """Compiles the setup cells of 01_imports and 07_explore (which also loads notebook 7's crate)
+    in fresh kernels so that later kernels start warm."""
+    for name in ("01_imports", "07_explore"):
+        nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
+        setup = next(c for c in nb.cells if c.cell_type == "code")
+        # Online here (setup may download from the crate registry): the kernel resolves the
+        # helper crates' dependencies itself, without our Cargo.lock, and may want versions cargo
+        # has not downloaded yet. The notebooks then run offline from that cache.
+        setup.source = "\n".join(l for l in setup.source.splitlines() if l.strip() != ":offline 1")
+        nb.cells = [setup]
+        print(f"warming the kernel for {name} (the first time compiles tch, polars and plotters: "
+              "minutes)", flush=True)
+        err, seconds = execute(nb, "warm")
+        if err is not None:
+            detail = (getattr(err, "evalue", "") or str(err)).strip().splitlines()[-8:]
+            print("kernel warm-up failed:\n  " + "\n  ".join(detail), file=sys.stderr)
+            return 1
+        print(f"kernel warm: {name}'s setup cell compiled in {seconds:.0f} s")
     return 0
 
 

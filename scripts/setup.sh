@@ -55,12 +55,14 @@ register_kernel() {
   "$MNIST_VENV/bin/python" scripts/register_kernel.py "$KERNEL_NAME" "$MNIST_TOOLS/bin/evcxr_jupyter"
 }
 
-# Compiles the notebooks' setup cell once in a fresh kernel, so that evcxr's and ccache's caches
+# Compiles the notebooks' setup cells (01's, and 07's with its own crate) in fresh kernels, so that evcxr's and ccache's caches
 # are full and a learner's first cell answers in seconds. Skipped while nothing it compiles changed.
 warm_kernel() {
   local stamp="target/.kernel-warm" want
-  want=$(cat Cargo.lock helpers/Cargo.toml "$MNIST_VENV/share/jupyter/kernels/$KERNEL_NAME/kernel.json" \
-         $(find helpers/src -name '*.rs' | sort) | sha256sum | cut -d' ' -f1)
+  want=$(cat Cargo.lock helpers/Cargo.toml helpers/explore/Cargo.toml \
+         "$MNIST_VENV/share/jupyter/kernels/$KERNEL_NAME/kernel.json" \
+         $(find helpers/src helpers/explore/src -name '*.rs' -o -name '*.html' | sort) \
+         | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     echo "kernel: warm"; return
   fi

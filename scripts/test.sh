@@ -2,7 +2,8 @@
 # The test command: set up (idempotent), then formatting, lints, the crate's unit and integration
 # tests (release profile, sharing the setup's build; includes the property tests and the kill
 # test), the JupyterLab safety check, the notebooks under the real kernel, and the same notebooks
-# clicked through in JupyterLab in headless Chromium (screenshots in reports/).
+# clicked through in JupyterLab in headless Chromium, and 07's draw-a-digit canvas drawn on in
+# JupyterLab and in the exported report (screenshots in reports/).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MNIST_ROOT"
@@ -20,5 +21,9 @@ echo; echo "== JupyterLab: localhost only, token required"
 python scripts/check_lab.py
 echo; echo "== notebooks under the evcxr kernel (short mode)"
 python scripts/run_notebooks.py --check
-echo; echo "== JupyterLab in headless Chromium: run all cells through the UI"
-node e2e/lab_e2e.mjs "02_data_preparation.ipynb:sample_grid" "06_visualization.ipynb:misclassified_grid"
+echo; echo "== the draw-a-digit canvas in the exported report, opened from disk in headless Chromium"
+cargo build --release --quiet --example page_check -p mnist_engine
+node e2e/report_canvas.mjs
+echo; echo "== JupyterLab in headless Chromium: run all cells through the UI (and draw in 07's canvas)"
+node e2e/lab_e2e.mjs "02_data_preparation.ipynb:sample_grid" "06_visualization.ipynb:misclassified_grid" \
+  "07_explore.ipynb:saliency_grid"

@@ -54,7 +54,7 @@ pub fn saliency_grid(
             captions.push(format!("{name}: {} ({verdict})", predicted[r]));
         }
     }
-    let title = "What each network looks at: |d score / d pixel| over the digit";
+    let title = "Saliency: |d score / d pixel|";
     pixel_grid(title, indices.len() * cols, &captions, cols, |i, px| {
         let (r, c) = (i / cols, i % cols);
         match c {
@@ -127,7 +127,7 @@ fn heat_over(digit: f32, heat: f32) -> RGBColor {
         let g = (digit * 255.0) as u8;
         return RGBColor(g, g, g);
     }
-    let h = heat.clamp(0.0, 1.0).sqrt();
+    let h = heat.clamp(0.0, 1.0);
     let channel = |v: f32| ((0.45 * digit).max(v.clamp(0.0, 1.0)) * 255.0) as u8;
     RGBColor(
         channel(2.5 * h),

@@ -6,6 +6,19 @@ use mnist_helpers::plot::{legend, plot_err, render, FONT};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+/// Ten colours that stay apart (matplotlib's "tab10"), one per digit.
+const DIGIT_COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
 /// Width and height of one panel, in pixels.
 const PANEL: (u32, u32) = (560, 520);
 
@@ -63,6 +76,7 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> Result
         .map_err(plot_err)?;
     chart
         .configure_mesh()
+        .disable_mesh()
         .x_desc("first principal component")
         .y_desc("second")
         .label_style((FONT, 12))
@@ -70,8 +84,7 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> Result
         .y_label_formatter(&|_| String::new())
         .draw()
         .map_err(plot_err)?;
-    for digit in 0..10 {
-        let color = Palette99::pick(digit).to_rgba();
+    for (digit, &color) in DIGIT_COLORS.iter().enumerate() {
         let mine = panel.points.iter().zip(&panel.labels);
         let dots = mine
             .filter(|(_, &l)| l == digit as i64)
