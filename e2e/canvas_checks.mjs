@@ -8,11 +8,10 @@
 // $MNIST_ARTIFACTS (else artifacts/), the ones the notebook loaded.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { ROOT } from './lab_server.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PAGE_CHECK = join(ROOT, 'target', 'release', 'examples', 'page_check');
 const TEST_DIGITS = 24;
 const PROBABILITY_TOLERANCE = 1e-4;
@@ -52,7 +51,7 @@ async function shown(page, id) {
 }
 
 /** Draws a "7" with the mouse on the canvas `ink` (a locator), in small steps. */
-async function drawSeven(page, ink) {
+export async function drawSeven(page, ink) {
   await ink.scrollIntoViewIfNeeded();
   const box = await ink.boundingBox();
   const at = (fx, fy) => [box.x + fx * box.width, box.y + fy * box.height];

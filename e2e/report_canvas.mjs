@@ -1,18 +1,14 @@
 // The exported HTML report of 07_explore (reports/07_explore.html), opened from disk in headless
 // Chromium as a reader would open it: no server, no network. Runs the canvas checks of
 // canvas_checks.mjs on it. Usage: node e2e/report_canvas.mjs
-import { chromium } from 'playwright-core';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { checkCanvas } from './canvas_checks.mjs';
+import { ROOT, launchBrowser } from './lab_server.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REPORT = join(ROOT, 'reports', '07_explore.html');
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-dev-shm-usage'];
 
 async function main() {
   if (!existsSync(REPORT)) {
@@ -20,9 +16,7 @@ async function main() {
     process.exit(1);
   }
   const profile = mkdtempSync(join(tmpdir(), 'mnist-report-'));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
-    args: CHROMIUM_FLAGS, viewport: { width: 1300, height: 900 } });
+  const browser = await launchBrowser(profile, { width: 1300, height: 900 });
   let result;
   try {
     const page = browser.pages()[0] ?? await browser.newPage();

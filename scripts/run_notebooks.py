@@ -244,6 +244,49 @@ def check_out_of_order() -> list:
     return []
 
 
+def check_shape_mistake() -> list:
+    """A learner's network with a layer that does not fit, trained with `fit` in a kernel: the
+    cell must say which layer in one line (no panic, no C++ frames), and the kernel must keep the
+    variables of earlier cells."""
+    print("== a network that does not fit MNIST, under the kernel (one line, variables kept)",
+          flush=True)
+    book = nbformat.read(str(NOTEBOOK_DIR / "04_training.ipynb"), as_version=4)
+    setup = next(c for c in book.cells if c.cell_type == "code")
+    cells = [setup.source, "let data = load_data()?;\nlet keep = 41;",
+             """let vs = nn::VarStore::new(device());
+let bad = {
+    let p = vs.root();
+    nn::seq_t()
+        .add_fn(|xs| xs.flatten(1, -1))
+        .add(nn::linear(&p / "fc1", 100, 64, Default::default()))
+        .add(nn::linear(&p / "fc2", 64, 10, Default::default()))
+};
+let cfg = TrainConfig { epochs: 1, train_limit: Some(500), ..Default::default() };
+fit("bad", &bad, &vs, &data, &cfg)?;""", 'println!("kept {}", keep + 1);']
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells],
+                                  metadata=book.metadata)
+    client = NotebookClient(nb, kernel_name=KERNEL, timeout=600, allow_errors=True,
+                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    with tempfile.TemporaryDirectory() as scratch, environment(MNIST_ARTIFACTS=scratch):
+        client.execute()
+    said = lambda cell: "".join(
+        "".join(o.get("text", "")) + "".join(o.get("traceback", [])) + o.get("evalue", "")
+        for o in cell.get("outputs", []))
+    fit_said, last_said = said(nb.cells[2]), said(nb.cells[3])
+    problems = []
+    expected = "layer `fc1` expects 100 inputs per image but gets 784"
+    if expected not in fit_said or "panicked" in fit_said or "Exception raised" in fit_said:
+        problems.append(f"shape mistake: expected one line with {expected!r}, got: "
+                        f"{fit_said.strip()[:300]!r}")
+    if "kept 42" not in last_said:
+        problems.append(f"shape mistake: the kernel lost its variables (next cell said "
+                        f"{last_said.strip()[:200]!r})")
+    if not problems:
+        line = next(l for l in fit_said.splitlines() if expected in l)
+        print(f"   ok, it says: {line.strip()}; the next cell still sees `keep`", flush=True)
+    return problems
+
+
 def warm() -> int:
     """Compiles the setup cells of 01_imports and 07_explore (which also loads notebook 7's crate)
     in fresh kernels so that later kernels start warm."""
@@ -278,7 +321,7 @@ def main() -> int:
             os.environ.setdefault(key, value)
     for stale in ["evaluation.json", f"{YOUR_TURN}.safetensors", f"{YOUR_TURN}_history.json"]:
         (ARTIFACTS / stale).unlink(missing_ok=True)
-    early = check_out_of_order() if args.check else []
+    early = check_out_of_order() + check_shape_mistake() if args.check else []
     records = []
     for name in NOTEBOOKS:
         records.append(run_one(name))

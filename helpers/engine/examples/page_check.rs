@@ -24,7 +24,10 @@ fn probabilities(net: &dyn ModuleT, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>
 fn main() -> Result<()> {
     let request: Value = serde_json::from_reader(std::io::stdin()).context("request JSON")?;
     let inputs: Vec<Vec<f32>> = serde_json::from_value(request["inputs"].clone())?;
-    ensure!(inputs.iter().all(|i| i.len() == 784), "every input needs 784 pixels");
+    ensure!(
+        inputs.iter().all(|i| i.len() == 784),
+        "every input needs 784 pixels"
+    );
     let dir = artifacts_dir();
     let mlp = load_trained_from(&dir, "mlp", mlp_model)?;
     let cnn = load_trained_from(&dir, "cnn", cnn_model)?;

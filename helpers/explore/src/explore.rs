@@ -166,7 +166,11 @@ mod tests {
     #[test]
     fn heat_covers_the_dimmed_digit() {
         assert_eq!(heat_over(1.0, 0.0), RGBColor(255, 255, 255));
-        assert_eq!(heat_over(0.0, 1.0), RGBColor(255, 255, 127), "hottest: light yellow");
+        assert_eq!(
+            heat_over(0.0, 1.0),
+            RGBColor(255, 255, 127),
+            "hottest: light yellow"
+        );
         let cold = heat_over(1.0, 1e-9);
         assert!(cold.0 < 120 && cold.0 == cold.2, "dimmed digit {cold:?}");
         let warm = heat_over(0.0, 0.2);

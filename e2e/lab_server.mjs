@@ -1,0 +1,68 @@
+// What the browser tests share: headless Chromium as this machine runs it, and JupyterLab
+// (./scripts/lab.sh) started on a free port with clean, quiet settings.
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-dev-shm-usage'];
+export const RUN_TIMEOUT_MS = Number(process.env.E2E_RUN_TIMEOUT_MS || 10 * 60 * 1000);
+
+/** Waits until the status bar says the Rust kernel is idle. */
+export async function kernelIdle(page, timeout) {
+  await page.locator('#jp-main-statusbar', { hasText: /Rust \(mnist\) \| Idle/ }).waitFor({ timeout });
+}
+
+/** A free TCP port on localhost. */
+export function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** JupyterLab settings for a clean, quiet test: no news pop-up, every cell rendered. */
+function writeSettings(dir) {
+  const put = (plugin, file, value) => {
+    mkdirSync(join(dir, plugin), { recursive: true });
+    writeFileSync(join(dir, plugin, file), JSON.stringify(value));
+  };
+  put('@jupyterlab/apputils-extension', 'notification.jupyterlab-settings', { fetchNews: 'false' });
+  put('@jupyterlab/notebook-extension', 'tracker.jupyterlab-settings', { windowingMode: 'none' });
+  // Never save executed notebooks over the committed sources.
+  put('@jupyterlab/docmanager-extension', 'plugin.jupyterlab-settings', { autosave: false });
+}
+
+/** Starts JupyterLab with its state in `tmp`; resolves once it answers. */
+export async function startLab(tmp, port, token) {
+  const settings = join(tmp, 'settings');
+  writeSettings(settings);
+  mkdirSync(join(tmp, 'notary'), { recursive: true });
+  const env = { ...process.env, MNIST_LAB_TOKEN: token, JUPYTER_RUNTIME_DIR: join(tmp, 'runtime'),
+    JUPYTERLAB_SETTINGS_DIR: settings, JUPYTERLAB_WORKSPACES_DIR: join(tmp, 'workspaces') };
+  const lab = spawn(join(ROOT, 'scripts', 'lab.sh'), ['--no-browser', `--port=${port}`,
+    `--NotebookNotary.data_dir=${join(tmp, 'notary')}`], { env, stdio: 'ignore', detached: true });
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/status?token=${token}`);
+      if (res.ok) return lab;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error('JupyterLab did not start within 180 s');
+}
+
+/** Headless Chromium with a fresh profile in `profile`. */
+export function launchBrowser(profile, viewport = { width: 1400, height: 1000 }) {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS,
+    viewport });
+}
