@@ -59,32 +59,26 @@ fn code_line_counter_skips_comments_blanks_and_tests() {
     assert_eq!(code_lines(text), 4);
 }
 
-#[test]
-fn the_notebook_crate_stays_small() {
-    let total: usize = rust_files(&crate_dir().join("src"))
+/// Counts the code lines under `src` and checks them against `max` (and a floor that proves the
+/// counter found the files).
+fn assert_small(name: &str, src: &str, floor: usize, max: usize) {
+    let total: usize = rust_files(&crate_dir().join(src))
         .iter()
         .map(|f| code_lines(&std::fs::read_to_string(f).unwrap()))
         .sum();
-    println!("mnist_helpers: {total} lines of code");
-    assert!(total > 1_000, "the counter found too little: {total}");
-    assert!(
-        total <= MAX_CODE_LINES,
-        "{total} lines of code, at most {MAX_CODE_LINES}"
-    );
+    println!("{name}: {total} lines of code");
+    assert!(total > floor, "the counter found too little: {total}");
+    assert!(total <= max, "{name}: {total} lines of code, at most {max}");
+}
+
+#[test]
+fn the_notebook_crate_stays_small() {
+    assert_small("mnist_helpers", "src", 1_000, MAX_CODE_LINES);
 }
 
 #[test]
 fn notebook_07s_crate_stays_small() {
-    let total: usize = rust_files(&crate_dir().join("explore/src"))
-        .iter()
-        .map(|f| code_lines(&std::fs::read_to_string(f).unwrap()))
-        .sum();
-    println!("mnist_explore: {total} lines of code");
-    assert!(total > 100, "the counter found too little: {total}");
-    assert!(
-        total <= MAX_EXPLORE_LINES,
-        "{total} lines of code, at most {MAX_EXPLORE_LINES}"
-    );
+    assert_small("mnist_explore", "explore/src", 100, MAX_EXPLORE_LINES);
 }
 
 #[test]
