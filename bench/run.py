@@ -1,5 +1,7 @@
-"""Runs our side (target/release/mnist-bench) and the references (PyTorch, Keras, numpy) in turn on
-this machine with the same thread count, and prints medians and ratios (ours / theirs).
+"""Runs our side (target/release/mnist-bench: the engine, and the notebooks' plain-tch path) and the
+references (PyTorch, Keras, numpy, and the Rust peers candle and burn built from bench/candle_ref
+and bench/burn_ref) in turn on this machine with the same thread count, and prints medians and
+ratios (ours / theirs).
 
 Writes reports/bench/results.json (every run), table.md, ratios.json and ratios.png (bar chart).
 Called by scripts/bench.sh, which sets everything up first; see the README's "Benchmark".
@@ -22,18 +24,26 @@ TORCH = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "torch_ref
 BENCH_PY = str(ROOT / "bench" / ".venv" / "bin" / "python")
 KERAS = [BENCH_PY, str(ROOT / "bench" / "keras_ref.py")]
 NUMPY = [BENCH_PY, str(ROOT / "bench" / "numpy_load.py")]
+PEERS_BIN = ROOT / "target" / "peers" / "release"
+CANDLE = [str(PEERS_BIN / "candle_ref")]
+BURN = [str(PEERS_BIN / "burn_ref")]
 README = ROOT / "README.md"
 CONVNET_CAP = 15  # epochs the PyTorch convnet may take to reach 99.0% before "not reached"
 SHORT = {  # chart labels
     "seed recipe s/epoch vs PyTorch": "seed vs PyTorch",
     "seed recipe s/epoch vs Keras": "seed vs Keras",
+    "seed recipe s/epoch vs the fastest Rust peer": "seed vs fastest Rust peer",
+    "seed recipe s/epoch vs candle": "seed vs candle",
+    "seed recipe s/epoch vs burn": "seed vs burn",
+    "notebooks' plain-tch path s/epoch vs ours": "notebooks' path vs ours",
     "loading 70,000 images vs numpy": "load vs numpy",
     "evaluating 10,000 images vs PyTorch": "eval vs PyTorch",
     "CNN time to 99% vs PyTorch": "CNN to 99% vs PyTorch",
     "CNN time to 99% vs PyTorch (at most)": "CNN to 99% (at most)",
 }
-TARGETS = {  # ratio ceilings from the performance issue
+TARGETS = {  # ratio ceilings from the performance issues
     "seed recipe s/epoch vs PyTorch": 0.4,
+    "seed recipe s/epoch vs the fastest Rust peer": 0.5,
     "CNN time to 99% vs PyTorch": 0.35,
     "loading 70,000 images vs numpy": 1.0,
     "evaluating 10,000 images vs PyTorch": 0.7,
@@ -42,7 +52,8 @@ TARGETS = {  # ratio ceilings from the performance issue
 
 def run(cmd, threads):
     """Runs one measurement and returns the JSON of its last stdout line."""
-    env = dict(os.environ, BENCH_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(os.environ, BENCH_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               RAYON_NUM_THREADS=str(threads))
     print("  $", " ".join(Path(c).name if i < 2 else c for i, c in enumerate(cmd)), flush=True)
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, cwd=ROOT)
     lines = proc.stdout.strip().splitlines()
@@ -76,8 +87,10 @@ def measure(args):
     t, rows, ratios, raw = args.threads, [], [], {}
     if "seed" in args.only:
         epochs = ["--epochs", str(args.epochs)]
-        runs = interleaved([("ours", OURS + ["seed"] + epochs), ("pytorch", TORCH + ["seed"] + epochs),
-                            ("keras", KERAS + ["seed"] + epochs)], args.repeats, t)
+        who = [("ours", OURS + ["seed"] + epochs), ("notebooks' path", OURS + ["seed-tch"] + epochs),
+               ("pytorch", TORCH + ["seed"] + epochs), ("keras", KERAS + ["seed"] + epochs)]
+        who += [(name, cmd + ["seed"] + epochs) for name, cmd in rust_peers(args)]
+        runs = interleaved(who, args.repeats, t)
         raw["seed"] = runs
         s = {k: med(v, per_epoch) for k, v in runs.items()}
         acc = {k: med(v, lambda r: r["test_accuracy"]) for k, v in runs.items()}
@@ -88,6 +101,14 @@ def measure(args):
         ratios.append(("seed recipe s/epoch vs PyTorch", s["ours"] / s["pytorch"]))
         ratios.append(("seed recipe s/epoch vs Keras", s["ours"] / s["keras"]))
         rows.append(("seed recipe", "accuracy gap", f"{acc['ours'] - acc['pytorch']:+.2f} points vs PyTorch", "", ""))
+        ratios.append(("notebooks' plain-tch path s/epoch vs ours", s["notebooks' path"] / s["ours"]))
+        peers = [name for name, _ in rust_peers(args)]
+        for name in peers:
+            ratios.append((f"seed recipe s/epoch vs {name}", s["ours"] / s[name]))
+            rows.append(("seed recipe", "accuracy gap", f"{acc['ours'] - acc[name]:+.2f} points vs {name}", "", ""))
+        if peers:
+            fastest = min(peers, key=lambda name: s[name])
+            ratios.append((f"seed recipe s/epoch vs the fastest Rust peer ({fastest})", s["ours"] / s[fastest]))
     if "load" in args.only:
         compare_times(args, raw, rows, ratios, "load", ("numpy", NUMPY), "load_seconds",
                       "load + normalise 70,000 images", "loading 70,000 images vs numpy")
@@ -118,6 +139,15 @@ def measure(args):
         rows.append(("best CNN recipe", "ours", fmt_seconds(r["train_seconds"]),
                      f"{r['final_accuracy']:.2f}% test after {r['epochs']} epochs", ""))
     return rows, ratios, raw
+
+
+def rust_peers(args):
+    """The Rust peers built for this run (scripts/bench.sh builds them into target/peers/)."""
+    peers = [("candle", CANDLE)] + ([("burn", BURN)] if args.burn else [])
+    missing = [name for name, cmd in peers if not Path(cmd[0]).exists()]
+    if missing:
+        sys.exit(f"bench: {', '.join(missing)} not built: run ./scripts/bench.sh, which builds them")
+    return peers
 
 
 def compare_times(args, raw, rows, ratios, task, reference, key, row_label, ratio_label):
@@ -175,6 +205,8 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--only", default="seed,load,eval,convnet", help="comma-separated measurements")
     parser.add_argument("--best", action="store_true", help="also train the best CNN recipe once")
+    parser.add_argument("--no-burn", dest="burn", action="store_false",
+                        help="leave burn out of the seed recipe (its build is the slowest)")
     parser.add_argument("--update-readme", action="store_true", help="copy the table into README.md")
     args = parser.parse_args()
     args.only = set(args.only.split(","))

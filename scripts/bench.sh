@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The performance benchmark: our helper crate against PyTorch eager (the project venv's torch),
-# Keras on TensorFlow (tensorflow-cpu, in its own venv bench/.venv) and numpy, one after another
+# The performance benchmark: our engine and the notebooks' plain-tch path against PyTorch eager
+# (the project venv's torch), Keras on TensorFlow (tensorflow-cpu, in its own venv bench/.venv),
+# numpy, and the Rust peers candle and burn (bench/candle_ref, bench/burn_ref), one after another
 # on this machine with the same thread count; prints medians and ratios (ours / theirs) and writes
 # reports/bench/ (table.md, results.json, ratios.png).
 #
 #   ./scripts/bench.sh [--repeats N] [--cnn-repeats N] [--only seed,load,eval,convnet]
-#                      [--best] [--update-readme]
+#                      [--best] [--no-burn] [--update-readme]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MNIST_ROOT"
@@ -24,8 +25,19 @@ bench_venv() {
   echo "$want" > "$stamp"
 }
 
+# The Rust peers are bench-only crates with their own lock files, built into target/peers/: the
+# notebooks' kernel and ./mnist never compile them.
+build_peer() {
+  local start=$SECONDS
+  printf '\n== building the %s peer (bench/%s_ref, release; minutes the first time)\n' "$1" "$1"
+  cargo build --release --quiet --locked --manifest-path "bench/$1_ref/Cargo.toml" --target-dir target/peers
+  echo "$1 peer: ready in $((SECONDS - start)) s"
+}
+
 bench_venv
 printf '\n== building mnist-bench (release)\n'
 cargo build --release --quiet --bin mnist-bench
+build_peer candle
+case " $* " in *" --no-burn "*) echo "burn: left out (--no-burn)" ;; *) build_peer burn ;; esac
 printf '\n== benchmark (%s threads)\n' "$(nproc)"
 exec "$MNIST_VENV/bin/python" bench/run.py "$@"

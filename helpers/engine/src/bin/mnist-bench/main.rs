@@ -4,6 +4,7 @@
 //! ```text
 //! mnist-bench load    [--repeats N]
 //! mnist-bench seed    [--epochs N]
+//! mnist-bench seed-tch [--epochs N]     the seed recipe on the notebooks' plain-tch path
 //! mnist-bench eval    [--repeats N]
 //! mnist-bench convnet [--epochs N]      the fast CNN until test accuracy reaches 99.0%
 //! mnist-bench best    [--epochs N]      the best CNN recipe, all epochs
@@ -53,6 +54,7 @@ fn measure(task: &str, args: &[String]) -> Result<Value> {
     let data = load_mnist(&dir)?;
     match task {
         "seed" => tasks::seed_recipe(&data, flag(args, "--epochs", 5)?),
+        "seed-tch" => tasks::seed_recipe_notebooks(&data, flag(args, "--epochs", 5)?),
         "eval" => tasks::evaluation(&data, flag(args, "--repeats", 7)?),
         "convnet" | "best" => {
             let kind = [ModelKind::Cnn, ModelKind::DeepCnn][usize::from(task == "best")];
@@ -60,7 +62,9 @@ fn measure(task: &str, args: &[String]) -> Result<Value> {
             cfg.train.epochs = flag(args, "--epochs", cfg.train.epochs)?;
             tasks::race_to_target(&data, &cfg, task == "convnet")
         }
-        other => bail!("unknown task {other:?}: expected load, seed, eval, convnet, best or chart"),
+        other => bail!(
+            "unknown task {other:?}: expected load, seed, seed-tch, eval, convnet, best or chart"
+        ),
     }
 }
 

@@ -7,9 +7,13 @@ use mnist_engine::network::{ModelKind, Network};
 use mnist_engine::recipe::Recipe;
 use mnist_engine::trainer::{evaluate_loss, fit, Progress, Trainer};
 use mnist_helpers::data::{Mnist, Split};
+use mnist_helpers::metrics::predict;
+use mnist_helpers::model::mlp_model;
+use mnist_helpers::train::train_epochs;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
+use tch::nn;
 
 /// Training images in every benchmark: the first 54,000; the last 6,000 validate (as Keras'
 /// `validation_split=0.1` and the references do).
@@ -79,6 +83,25 @@ pub fn seed_recipe(data: &Mnist, epochs: usize) -> Result<Value> {
     let (_, test_accuracy) = evaluate_loss(&net, &data.test);
     let epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
     Ok(json!({ "task": "seed", "epoch_seconds": epoch_seconds, "test_accuracy": test_accuracy }))
+}
+
+/// The seed recipe on the notebooks' own path: `mlp_model` (plain tch `nn::seq_t`) trained by the
+/// notebooks' `train_epochs` (tch autograd, `nn::Adam`, shuffled `Iter2` batches), as 04 trains
+/// it, on the benchmark's split. Seconds of each epoch (validation included) and test accuracy.
+pub fn seed_recipe_notebooks(data: &Mnist, epochs: usize) -> Result<Value> {
+    let (train, val) = reference_split(data);
+    let mut cfg = Recipe::for_model(ModelKind::Mlp).train;
+    cfg.epochs = epochs;
+    tch::manual_seed(cfg.seed as i64);
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let net = mlp_model(&vs.root());
+    // Its progress lines go to stdout, before the JSON line that the bench reads.
+    let history = train_epochs("notebooks seed", &net, &vs, &train, &val, &cfg)?;
+    let test_accuracy = predict(&net, &data.test)?.accuracy();
+    let epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
+    Ok(
+        json!({ "task": "seed-tch", "epoch_seconds": epoch_seconds, "test_accuracy": test_accuracy }),
+    )
 }
 
 /// Evaluating the 10,000 test images (loss and accuracy) with the seed MLP: median seconds.
