@@ -9,6 +9,9 @@
 //!
 //! Usage: burn_ref seed [--epochs N]   (threads: RAYON_NUM_THREADS, set by the bench)
 
+// burn's `slice` takes one range per dimension, in an array: `[a..b]` is not a mistake here.
+#![allow(clippy::single_range_in_vec_init)]
+
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, Relu};
@@ -23,7 +26,8 @@ const TRAIN_COUNT: usize = 54_000;
 /// The payload of a raw IDX file of the project's data folder.
 fn idx(name: &str) -> Vec<u8> {
     let dir = std::env::var("MNIST_DATA_DIR").unwrap_or_else(|_| "data/mnist".into());
-    let raw = std::fs::read(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{dir}/{name}: {e}"));
+    let raw =
+        std::fs::read(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{dir}/{name}: {e}"));
     let header = 4 + 4 * raw[3] as usize;
     raw[header..].to_vec()
 }
@@ -73,7 +77,11 @@ fn accuracy(model: &Mlp, x: &Tensor<2>, y: &Tensor<1, Int>) -> f64 {
         let end = (start + 1000).min(n);
         let logits = model.forward(x.clone().slice([start..end]));
         let predicted = logits.argmax(1).flatten::<1>(0, 1);
-        let hits: i64 = predicted.equal(y.clone().slice([start..end])).int().sum().into_scalar();
+        let hits: i64 = predicted
+            .equal(y.clone().slice([start..end]))
+            .int()
+            .sum()
+            .into_scalar();
         correct += hits;
     }
     100.0 * correct as f64 / n as f64
@@ -82,22 +90,29 @@ fn accuracy(model: &Mlp, x: &Tensor<2>, y: &Tensor<1, Int>) -> f64 {
 /// Peak resident memory of this process in MiB (VmHWM).
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| {
-        v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()
-    });
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
     kib.unwrap_or(0.0) / 1024.0
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let epochs = args.iter().position(|a| a == "--epochs").map_or(5, |i| args[i + 1].parse().unwrap());
+    let epochs = args
+        .iter()
+        .position(|a| a == "--epochs")
+        .map_or(5, |i| args[i + 1].parse().unwrap());
     let plain = Device::flex();
     let dev = plain.clone().autodiff();
     dev.seed(0);
     let (x, y) = load("train-images-idx3-ubyte", "train-labels-idx1-ubyte", &dev);
     let (test_x, test_y) = load("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", &plain);
     let (val_x, val_y) = load("train-images-idx3-ubyte", "train-labels-idx1-ubyte", &plain);
-    let (val_x, val_y) = (val_x.slice([TRAIN_COUNT..60_000]), val_y.slice([TRAIN_COUNT..60_000]));
+    let (val_x, val_y) = (
+        val_x.slice([TRAIN_COUNT..60_000]),
+        val_y.slice([TRAIN_COUNT..60_000]),
+    );
     let mut model = Mlp::new(&dev);
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLoss::new(None, &dev);
@@ -108,7 +123,8 @@ fn main() {
         let start = Instant::now();
         order.shuffle(&mut rng);
         for batch in order.chunks(32) {
-            let idx = Tensor::<1, Int>::from_data(TensorData::new(batch.to_vec(), [batch.len()]), &dev);
+            let idx =
+                Tensor::<1, Int>::from_data(TensorData::new(batch.to_vec(), [batch.len()]), &dev);
             let logits = model.forward(x.clone().select(0, idx.clone())); // [32, 10]
             let loss = loss_fn.forward(logits, y.clone().select(0, idx));
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -116,9 +132,14 @@ fn main() {
         }
         let val = accuracy(&model.valid().to_device(&plain), &val_x, &val_y);
         epoch_seconds.push(start.elapsed().as_secs_f64());
-        eprintln!("burn seed epoch {epoch}: {:.2} s, val {val:.2}%", epoch_seconds[epoch - 1]);
+        eprintln!(
+            "burn seed epoch {epoch}: {:.2} s, val {val:.2}%",
+            epoch_seconds[epoch - 1]
+        );
     }
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok());
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
     let test_accuracy = accuracy(&model.valid().to_device(&plain), &test_x, &test_y);
     let result = serde_json::json!({
         "framework": "burn", "task": "seed", "threads": threads.unwrap_or(0),

@@ -19,7 +19,8 @@ const TRAIN_COUNT: usize = 54_000;
 /// The payload of a raw IDX file of the project's data folder.
 fn idx(name: &str) -> Vec<u8> {
     let dir = std::env::var("MNIST_DATA_DIR").unwrap_or_else(|_| "data/mnist".into());
-    let raw = std::fs::read(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{dir}/{name}: {e}"));
+    let raw =
+        std::fs::read(format!("{dir}/{name}")).unwrap_or_else(|e| panic!("{dir}/{name}: {e}"));
     let header = 4 + 4 * raw[3] as usize;
     raw[header..].to_vec()
 }
@@ -29,7 +30,10 @@ fn load(images: &str, labels: &str, dev: &Device) -> Result<(Tensor, Tensor)> {
     let x: Vec<f32> = idx(images).iter().map(|&b| b as f32 / 255.0).collect();
     let y: Vec<u32> = idx(labels).iter().map(|&b| b as u32).collect();
     let n = y.len();
-    Ok((Tensor::from_vec(x, (n, 784), dev)?, Tensor::from_vec(y, n, dev)?))
+    Ok((
+        Tensor::from_vec(x, (n, 784), dev)?,
+        Tensor::from_vec(y, n, dev)?,
+    ))
 }
 
 /// The seed MLP.
@@ -40,12 +44,19 @@ struct Mlp {
 
 impl Mlp {
     fn new(vb: VarBuilder) -> Result<Self> {
-        Ok(Self { fc1: linear(784, 128, vb.pp("fc1"))?, fc2: linear(128, 10, vb.pp("fc2"))? })
+        Ok(Self {
+            fc1: linear(784, 128, vb.pp("fc1"))?,
+            fc2: linear(128, 10, vb.pp("fc2"))?,
+        })
     }
 
     fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let hidden = self.fc1.forward(xs)?.relu()?; // [batch, 128]
-        let hidden = if train { ops::dropout(&hidden, 0.2)? } else { hidden };
+        let hidden = if train {
+            ops::dropout(&hidden, 0.2)?
+        } else {
+            hidden
+        };
         self.fc2.forward(&hidden) // [batch, 10]
     }
 }
@@ -66,23 +77,34 @@ fn accuracy(model: &Mlp, x: &Tensor, y: &Tensor) -> Result<f64> {
 /// Peak resident memory of this process in MiB (VmHWM).
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| {
-        v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()
-    });
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
     kib.unwrap_or(0.0) / 1024.0
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let epochs = args.iter().position(|a| a == "--epochs").map_or(5, |i| args[i + 1].parse().unwrap());
+    let epochs = args
+        .iter()
+        .position(|a| a == "--epochs")
+        .map_or(5, |i| args[i + 1].parse().unwrap());
     let dev = Device::Cpu;
     let (x, y) = load("train-images-idx3-ubyte", "train-labels-idx1-ubyte", &dev)?;
     let (test_x, test_y) = load("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", &dev)?;
     let (train_x, train_y) = (x.narrow(0, 0, TRAIN_COUNT)?, y.narrow(0, 0, TRAIN_COUNT)?);
-    let (val_x, val_y) = (x.narrow(0, TRAIN_COUNT, 6_000)?, y.narrow(0, TRAIN_COUNT, 6_000)?);
+    let (val_x, val_y) = (
+        x.narrow(0, TRAIN_COUNT, 6_000)?,
+        y.narrow(0, TRAIN_COUNT, 6_000)?,
+    );
     let varmap = VarMap::new();
     let model = Mlp::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev))?;
-    let params = ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() };
+    let params = ParamsAdamW {
+        lr: 1e-3,
+        weight_decay: 0.0,
+        ..Default::default()
+    };
     let mut opt = AdamW::new(varmap.all_vars(), params)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut order: Vec<u32> = (0..TRAIN_COUNT as u32).collect();
@@ -98,7 +120,10 @@ fn main() -> Result<()> {
         }
         let val = accuracy(&model, &val_x, &val_y)?;
         epoch_seconds.push(start.elapsed().as_secs_f64());
-        eprintln!("candle seed epoch {epoch}: {:.2} s, val {val:.2}%", epoch_seconds[epoch - 1]);
+        eprintln!(
+            "candle seed epoch {epoch}: {:.2} s, val {val:.2}%",
+            epoch_seconds[epoch - 1]
+        );
     }
     let result = serde_json::json!({
         "framework": "candle", "task": "seed", "threads": rayon_threads(),
@@ -111,5 +136,8 @@ fn main() -> Result<()> {
 
 /// The thread count candle's CPU kernels use (rayon's, set from BENCH_THREADS by the caller).
 fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
