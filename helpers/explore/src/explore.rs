@@ -37,7 +37,9 @@ pub fn saliency_grid(
             indices.len()
         );
         let predicted = Vec::<i64>::try_from(&predicted.to_device(Device::Cpu))?;
-        rows.push((name, pixel_rows(map)?, predicted));
+        let map = map.flatten(1, -1); // [n, 784]
+        let scaled = &map / map.amax([1], true).clamp_min(1e-12); // each map's largest value: 1
+        rows.push((name, pixel_rows(&scaled)?, predicted));
     }
     let digits = pixel_rows(&test.select(indices).images)?;
     let cols = 1 + maps.len();
@@ -59,7 +61,7 @@ pub fn saliency_grid(
         let (r, c) = (i / cols, i % cols);
         match c {
             0 => heat_over(digits[r][px], 0.0),
-            _ => heat_over(digits[r][px], rows[c - 1].1[r][px] / max(&rows[c - 1].1[r])),
+            _ => heat_over(digits[r][px], rows[c - 1].1[r][px]),
         }
     })
 }
@@ -113,11 +115,6 @@ fn pixel_rows(t: &Tensor) -> Result<Vec<Vec<f32>>> {
         .to_kind(Kind::Float)
         .reshape([-1, 784]); // [n, 784]
     Ok(Vec::<Vec<f32>>::try_from(&flat)?)
-}
-
-/// The largest value (at least a tiny positive number).
-fn max(values: &[f32]) -> f32 {
-    values.iter().fold(1e-12, |m, &v| m.max(v))
 }
 
 /// A digit pixel dimmed, with `heat` (0-1) in black-red-yellow over it; no heat: the digit.
