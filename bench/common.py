@@ -26,6 +26,11 @@ def threads():
     return int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
 
 
+def device_name():
+    """Where the references train: BENCH_DEVICE, "cpu" (the default) or "cuda" (bench/run.py --device)."""
+    return os.environ.get("BENCH_DEVICE", "cpu")
+
+
 def idx_bytes(name):
     """The payload of one raw IDX file and its dimensions."""
     raw = (DATA / FILES[name]).read_bytes()

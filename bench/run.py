@@ -19,8 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "bench"
-OURS = [str(ROOT / "target" / "release" / "mnist-bench")]
-TORCH = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "torch_ref.py")]
+# BENCH_OURS and BENCH_TORCH_PYTHON point elsewhere on a machine without the project's setup (a
+# GPU machine that only got the built binary and has its own PyTorch).
+OURS = [os.environ.get("BENCH_OURS", str(ROOT / "target" / "release" / "mnist-bench"))]
+TORCH = [os.environ.get("BENCH_TORCH_PYTHON", str(ROOT / ".venv" / "bin" / "python")),
+         str(ROOT / "bench" / "torch_ref.py")]
 BENCH_PY = str(ROOT / "bench" / ".venv" / "bin" / "python")
 KERAS = [BENCH_PY, str(ROOT / "bench" / "keras_ref.py")]
 NUMPY = [BENCH_PY, str(ROOT / "bench" / "numpy_load.py")]
@@ -50,16 +53,26 @@ TARGETS = {  # ratio ceilings from the performance issues
 }
 
 
+DEVICE = "cpu"  # set from --device in main()
+
+
 def run(cmd, threads):
-    """Runs one measurement and returns the JSON of its last stdout line."""
+    """Runs one measurement and returns the JSON of its last stdout line. On the CPU the GPU (if
+    any) is hidden from every framework, so that none of them uses it."""
     env = dict(os.environ, BENCH_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               RAYON_NUM_THREADS=str(threads))
+               RAYON_NUM_THREADS=str(threads), BENCH_DEVICE=DEVICE)
+    if DEVICE == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
     print("  $", " ".join(Path(c).name if i < 2 else c for i, c in enumerate(cmd)), flush=True)
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, cwd=ROOT)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         sys.exit(f"bench: {' '.join(cmd)} failed (exit {proc.returncode})")
-    return json.loads(lines[-1])
+    result = json.loads(lines[-1])
+    where = result.get("device", "cpu")
+    if not where.startswith(DEVICE):
+        sys.exit(f"bench: {' '.join(cmd)} ran on {where}, not on {DEVICE}")
+    return result
 
 
 def interleaved(pairs, repeats, threads):
@@ -88,8 +101,10 @@ def measure(args):
     if "seed" in args.only:
         epochs = ["--epochs", str(args.epochs)]
         who = [("ours", OURS + ["seed"] + epochs), ("notebooks' path", OURS + ["seed-tch"] + epochs),
-               ("pytorch", TORCH + ["seed"] + epochs), ("keras", KERAS + ["seed"] + epochs)]
-        who += [(name, cmd + ["seed"] + epochs) for name, cmd in rust_peers(args)]
+               ("pytorch", TORCH + ["seed"] + epochs)]
+        if DEVICE == "cpu":  # Keras (tensorflow-cpu) and the peers' CPU backends stay off the GPU table
+            who += [("keras", KERAS + ["seed"] + epochs)]
+            who += [(name, cmd + ["seed"] + epochs) for name, cmd in rust_peers(args)]
         runs = interleaved(who, args.repeats, t)
         raw["seed"] = runs
         s = {k: med(v, per_epoch) for k, v in runs.items()}
@@ -99,10 +114,11 @@ def measure(args):
             rows.append((f"seed recipe ({args.epochs} epochs)", k, f"{s[k]:.3f} s/epoch",
                          f"{acc[k]:.2f}% test", f"{mem[k]:.0f} MiB peak"))
         ratios.append(("seed recipe s/epoch vs PyTorch", s["ours"] / s["pytorch"]))
-        ratios.append(("seed recipe s/epoch vs Keras", s["ours"] / s["keras"]))
+        if "keras" in s:
+            ratios.append(("seed recipe s/epoch vs Keras", s["ours"] / s["keras"]))
         rows.append(("seed recipe", "accuracy gap", f"{acc['ours'] - acc['pytorch']:+.2f} points vs PyTorch", "", ""))
         ratios.append(("notebooks' plain-tch path s/epoch vs ours", s["notebooks' path"] / s["ours"]))
-        peers = [name for name, _ in rust_peers(args)]
+        peers = [name for name, _ in rust_peers(args)] if DEVICE == "cpu" else []
         for name in peers:
             ratios.append((f"seed recipe s/epoch vs {name}", s["ours"] / s[name]))
             rows.append(("seed recipe", "accuracy gap", f"{acc['ours'] - acc[name]:+.2f} points vs {name}", "", ""))
@@ -171,12 +187,17 @@ def machine():
         cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()).group(1).strip()
     except (OSError, AttributeError):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+    where = f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+    if DEVICE == "cuda":
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             stdout=subprocess.PIPE, text=True, check=False).stdout.strip()
+        where = f"GPU {gpu or 'unknown'} (driver), host {where}"
+    return where
 
 
 def markdown(rows, ratios, args):
     stamp = datetime.date.today().isoformat()
-    lines = [f"Measured {stamp} on {machine()}; {args.threads} threads for every framework; "
+    lines = [f"Measured {stamp} on {machine()}; device {DEVICE}; {args.threads} threads for every framework; "
              f"medians of {args.repeats} runs ({args.cnn_repeats} for the CNN race).", "",
              "| measurement | who | time | result | memory |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {' | '.join(r)} |" for r in rows]
@@ -208,8 +229,18 @@ def main():
     parser.add_argument("--no-burn", dest="burn", action="store_false",
                         help="leave burn out of the seed recipe (its build is the slowest)")
     parser.add_argument("--update-readme", action="store_true", help="copy the table into README.md")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: ours, the notebooks' path and PyTorch on the GPU (seed, convnet, best), "
+                             "into reports/bench/cuda/")
     args = parser.parse_args()
     args.only = set(args.only.split(","))
+    global DEVICE, OUT
+    DEVICE = args.device
+    if DEVICE == "cuda":
+        args.only -= {"load", "eval"}  # CPU-side work: the CPU table has them
+        OUT = OUT / "cuda"
+        if args.update_readme:
+            sys.exit("bench: --update-readme copies the CPU table only")
     OUT.mkdir(parents=True, exist_ok=True)
     rows, ratios, raw = measure(args)
     table = markdown(rows, ratios, args)

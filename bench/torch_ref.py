@@ -1,5 +1,6 @@
 """PyTorch eager references (the project venv's torch 2.13): the seed recipe, test-set evaluation,
-and the Keras mnist_convnet trained until test accuracy first reaches 99.0%.
+and the Keras mnist_convnet trained until test accuracy first reaches 99.0%. On the CPU, or on
+the GPU with BENCH_DEVICE=cuda (data and model then live on the GPU, and timings wait for it).
 
     python bench/torch_ref.py seed [--epochs N] | eval [--model mlp|cnn] | convnet [--epochs N]
 """
@@ -12,7 +13,9 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from common import TRAIN_COUNT, emit, idx_bytes, log, now, threads  # noqa: E402
+from common import TRAIN_COUNT, device_name, emit, idx_bytes, log, now, threads  # noqa: E402
+
+DEVICE = torch.device(device_name())
 
 
 def load():
@@ -25,7 +28,15 @@ def load():
         data, _ = idx_bytes(name)
         return torch.frombuffer(bytearray(data), dtype=torch.uint8).long()
 
-    return images("train_x"), labels("train_y"), images("test_x"), labels("test_y")
+    tensors = images("train_x"), labels("train_y"), images("test_x"), labels("test_y")
+    return tuple(t.to(DEVICE) for t in tensors)
+
+
+def synced_now():
+    """now(), once the GPU (if any) has finished the work queued so far."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+    return now()
 
 
 def seed_mlp():
@@ -44,16 +55,16 @@ def keras_convnet():
 
 def train_epoch(model, opt, x, y, batch):
     """One shuffled pass; returns seconds."""
-    start = now()
+    start = synced_now()
     model.train()
-    order = torch.randperm(len(x))
+    order = torch.randperm(len(x), device=DEVICE)
     for i in range(0, len(x), batch):
         idx = order[i : i + batch]
         opt.zero_grad()
         loss = F.cross_entropy(model(x[idx]), y[idx])
         loss.backward()
         opt.step()
-    return now() - start
+    return synced_now() - start
 
 
 @torch.no_grad()
@@ -70,7 +81,7 @@ def evaluate(model, x, y, batch=1000):
 
 def run_seed(epochs):
     x, y, tx, ty = load()
-    model = seed_mlp()
+    model = seed_mlp().to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     per_epoch = []
     for epoch in range(epochs):
@@ -87,18 +98,18 @@ def run_eval(model_name, repeats=7):
     """Median seconds to evaluate the 10,000 test images (loss and accuracy); weights as
     initialised, since the arithmetic does not depend on their values."""
     _, _, tx, ty = load()
-    model = seed_mlp() if model_name == "mlp" else keras_convnet()
+    model = (seed_mlp() if model_name == "mlp" else keras_convnet()).to(DEVICE)
     times = []
     for _ in range(repeats):
-        start = now()
+        start = synced_now()
         evaluate(model, tx, ty)
-        times.append(now() - start)
+        times.append(synced_now() - start)
     return {"model": model_name, "eval_seconds": sorted(times)[len(times) // 2]}
 
 
 def run_convnet(max_epochs):
     x, y, tx, ty = load()
-    model = keras_convnet()
+    model = keras_convnet().to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     elapsed, reached, accs = 0.0, None, []
     for epoch in range(max_epochs):
@@ -126,7 +137,8 @@ def main():
         result = run_eval(args.model)
     else:
         result = run_convnet(args.epochs or 15)
-    emit({"framework": "pytorch", "task": args.task, "threads": torch.get_num_threads(), **result})
+    emit({"framework": "pytorch", "task": args.task, "threads": torch.get_num_threads(), "device": DEVICE.type,
+          "torch": torch.__version__, **result})
 
 
 if __name__ == "__main__":

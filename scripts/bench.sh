@@ -6,7 +6,11 @@
 # reports/bench/ (table.md, results.json, ratios.png).
 #
 #   ./scripts/bench.sh [--repeats N] [--cnn-repeats N] [--only seed,load,eval,convnet]
-#                      [--best] [--no-burn] [--update-readme]
+#                      [--best] [--no-burn] [--update-readme] [--device cuda]
+#
+# --device cuda (a machine with an NVIDIA GPU): ours, the notebooks' path and PyTorch (the venv's
+# torch, a CUDA build) on the GPU, seed recipe and CNN race, into reports/bench/cuda/; Keras and
+# the Rust peers are CPU-only here and left out.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MNIST_ROOT"
@@ -34,10 +38,14 @@ build_peer() {
   echo "$1 peer: ready in $((SECONDS - start)) s"
 }
 
-bench_venv
 printf '\n== building mnist-bench (release)\n'
 cargo build --release --quiet --bin mnist-bench
-build_peer candle
-case " $* " in *" --no-burn "*) echo "burn: left out (--no-burn)" ;; *) build_peer burn ;; esac
+case " $* " in
+  *" --device cuda "*) echo "GPU run: Keras and the Rust peers left out" ;;
+  *)
+    bench_venv
+    build_peer candle
+    case " $* " in *" --no-burn "*) echo "burn: left out (--no-burn)" ;; *) build_peer burn ;; esac ;;
+esac
 printf '\n== benchmark (%s threads)\n' "$(nproc)"
 exec "$MNIST_VENV/bin/python" bench/run.py "$@"

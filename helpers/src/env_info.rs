@@ -71,7 +71,7 @@ pub fn collect() -> EnvInfo {
             .map(|d| d.display().to_string())
             .unwrap_or_else(|| "unknown".into()),
         device,
-        cuda_devices: Device::cuda_if_available()
+        cuda_devices: crate::device()
             .is_cuda()
             .then(tch::Cuda::device_count)
             .unwrap_or(0),

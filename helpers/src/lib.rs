@@ -51,8 +51,41 @@ pub use data::{load_mnist, Mnist, Split};
 /// Where networks run: the first CUDA GPU when there is one, else Apple's GPU (MPS) on a Mac,
 /// else the CPU.
 pub fn device() -> tch::Device {
+    load_cuda_backend();
     match tch::Device::cuda_if_available() {
         tch::Device::Cpu if tch::utils::has_mps() => tch::Device::Mps,
         device => device,
+    }
+}
+
+/// Calls [`load_cuda_backend`] as soon as a program or a notebook cell linking this crate is
+/// loaded: libtorch remembers its first answer to "is there CUDA?" (`tch::manual_seed` asks), so
+/// the library must be in before anything else runs.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static LOAD_CUDA_AT_START: extern "C" fn() = {
+    extern "C" fn at_start() {
+        load_cuda_backend();
+    }
+    at_start
+};
+
+/// Loads libtorch's CUDA half (`libtorch_cuda.so`) when this machine has an NVIDIA driver. Rust's
+/// linker drops that library from our binaries and the kernel's cells (nothing names a symbol of
+/// it), and without it libtorch reports no GPU. A machine without the driver skips it: no cost.
+fn load_cuda_backend() {
+    #[cfg(target_os = "linux")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: dlopen with constant C strings; the handles stay open for the process' life.
+        ONCE.call_once(|| unsafe {
+            if !libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_LAZY).is_null() {
+                libc::dlopen(
+                    c"libtorch_cuda.so".as_ptr(),
+                    libc::RTLD_NOW | libc::RTLD_GLOBAL,
+                );
+            }
+        });
     }
 }

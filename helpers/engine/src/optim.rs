@@ -21,6 +21,9 @@ pub struct AdamConfig {
     pub beta2: f64,
     /// Added to the denominator for stability.
     pub eps: f64,
+    /// Decoupled weight decay (AdamW): each step first scales every weight matrix and kernel
+    /// (not biases or batch-norm scales) by `1 - lr * weight_decay`. 0 is plain Adam.
+    pub weight_decay: f64,
 }
 
 impl AdamConfig {
@@ -31,6 +34,7 @@ impl AdamConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            weight_decay: 0.0,
         }
     }
 }
@@ -125,7 +129,11 @@ impl Adam {
         );
         self.step += 1;
         let coeffs = StepCoefficients::new(&self.config, self.step);
+        let shrink = 1.0 - self.config.lr * self.config.weight_decay;
         for (slot, grad) in self.slots.iter_mut().zip(grads) {
+            if shrink != 1.0 && slot.param.dim() > 1 {
+                let _ = tch::no_grad(|| slot.param.g_mul_scalar_(shrink));
+            }
             if fast_path_applies(slot, grad) {
                 update_on_cpu(slot, &mut grad.contiguous(), &coeffs);
             } else {
@@ -306,6 +314,26 @@ mod tests {
         update_with_tensors(&mut slow.slots[0], &g, &coeffs);
         let diff = (a.root().get("w").unwrap() - b.root().get("w").unwrap()).abs();
         assert!(diff.max().double_value(&[]) < 1e-7);
+    }
+
+    #[test]
+    fn weight_decay_shrinks_matrices_and_leaves_vectors() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let (matrix, bias) = (root.ones("m", &[2, 3]), root.ones("b", &[3]));
+        let config = AdamConfig {
+            weight_decay: 0.5,
+            ..AdamConfig::with_lr(0.1)
+        };
+        let mut adam = Adam::new(&vs, config);
+        // Zero gradients: Adam itself moves nothing, so only the decay acts.
+        let zeros: Vec<Tensor> = adam.params().iter().map(|p| p.zeros_like()).collect();
+        adam.step(&zeros).unwrap();
+        adam.step(&zeros).unwrap();
+        let want = (1.0f64 - 0.1 * 0.5).powi(2); // two steps of 1 - lr * weight_decay
+        let got = matrix.mean(Kind::Float).double_value(&[]);
+        assert!((got - want).abs() < 1e-6, "matrix {got} vs {want}");
+        assert_eq!(bias.mean(Kind::Float).double_value(&[]), 1.0);
     }
 
     #[test]

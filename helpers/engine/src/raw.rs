@@ -1,5 +1,6 @@
 //! Direct access to the memory of CPU tensors, for the few loops that are faster in plain Rust
-//! than as a chain of tensor operations (Adam's update, the MLP step, loading IDX pixels).
+//! than as a chain of tensor operations (Adam's update, the MLP step, loading IDX pixels), and
+//! how the process keeps its memory.
 
 use tch::{Device, Kind, Tensor};
 
@@ -54,3 +55,17 @@ pub fn advise_huge_pages_at(start: *const u8, bytes: usize) {
 /// [`advise_huge_pages`] for any allocation: huge-page advice is Linux's, elsewhere nothing.
 #[cfg(not(target_os = "linux"))]
 pub fn advise_huge_pages_at(_start: *const u8, _bytes: usize) {}
+
+/// Keeps freed memory in the process instead of handing it back to the kernel after every large
+/// tensor. By default glibc maps and unmaps each activation buffer of a training step (blocks
+/// over its mmap threshold) and trims the top of its heap, so every step faults in and zeroes
+/// fresh pages again. Measured: about 10% off a deep-CNN epoch on 2 cores (15.9 -> 14.2 s).
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation thresholds; called before other threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20); // glibc's largest allowed value
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}

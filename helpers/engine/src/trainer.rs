@@ -13,7 +13,7 @@ use mnist_helpers::progress::ProgressPrinter;
 use mnist_helpers::rng::SplitMix64;
 use mnist_helpers::train::check_finite;
 use std::time::Instant;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind, Reduction, Tensor};
 
 /// Optimiser steps between two checks that the loss is still finite (and progress reports).
 const CHECK_EVERY: usize = 100;
@@ -54,7 +54,7 @@ pub fn fit(
     for _ in 0..cfg.train.epochs {
         let start = Instant::now();
         let (train_loss, train_accuracy) = trainer.run_epoch(progress)?;
-        let (val_loss, val_accuracy) = evaluate_loss(trainer.net, val);
+        let (val_loss, val_accuracy) = validation_loss(trainer.net, val);
         let stats = EpochStats {
             epoch: trainer.epoch,
             train_loss,
@@ -92,7 +92,13 @@ impl<'a> Trainer<'a> {
         cfg.train.validate()?;
         tch::manual_seed(cfg.train.seed.wrapping_add(1) as i64);
         let train = train.head(cfg.train.train_limit.unwrap_or(usize::MAX));
-        let opt = Adam::new(&net.vs, AdamConfig::with_lr(cfg.train.learning_rate));
+        let opt = Adam::new(
+            &net.vs,
+            AdamConfig {
+                weight_decay: cfg.weight_decay,
+                ..AdamConfig::with_lr(cfg.train.learning_rate)
+            },
+        );
         Ok(Trainer {
             net,
             opt,
@@ -160,7 +166,8 @@ impl Trainer<'_> {
             return Ok((step.loss_sum, step.correct));
         }
         let logits = self.net.model.logits(x, true); // [b, 10]
-        let loss = logits.cross_entropy_for_logits(y); // []
+        let smoothing = self.cfg.label_smoothing;
+        let loss = logits.cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, smoothing); // []
         self.opt.backward_step(&loss)?;
         let batch = label_values.len() as f64;
         Ok((
@@ -192,15 +199,26 @@ pub fn argmax(row: &[f32]) -> (usize, f32) {
         })
 }
 
-/// Mean cross-entropy and accuracy (percent) of `net` on `split`, without dropout.
+/// Mean cross-entropy and accuracy (percent) of `net` on `split`, without dropout, as the network
+/// predicts (the deep CNN with its test-time shifts).
 pub fn evaluate_loss(net: &Network, split: &Split) -> (f64, f64) {
+    loss_over(split, net.eval_batch(), |x| net.logits(x))
+}
+
+/// [`evaluate_loss`] on one view of each image: the validation after each epoch.
+pub fn validation_loss(net: &Network, split: &Split) -> (f64, f64) {
+    loss_over(split, net.eval_batch(), |x| net.logits_one_view(x))
+}
+
+/// Mean cross-entropy and accuracy (percent) of `logits` over `split` in batches of `batch`.
+fn loss_over(split: &Split, batch: i64, logits: impl Fn(&Tensor) -> Tensor) -> (f64, f64) {
     if split.is_empty() {
         return (f64::NAN, f64::NAN);
     }
     let labels = copy_to_vec::<i64>(&split.labels.to_kind(Kind::Int64)); // [n]
-    let (mut loss_sum, mut correct, batch) = (0.0, 0, net.eval_batch() as usize);
+    let (mut loss_sum, mut correct, batch) = (0.0, 0, batch as usize);
     for (start, batch_labels) in (0..).step_by(batch).zip(labels.chunks(batch)) {
-        let logits = net.logits(&split.images.narrow(0, start, batch_labels.len() as i64)); // [len, 10]
+        let logits = logits(&split.images.narrow(0, start, batch_labels.len() as i64)); // [len, 10]
         let (loss, right) = loss_and_correct(&copy_to_vec::<f32>(&logits), batch_labels);
         loss_sum += loss;
         correct += right;

@@ -279,6 +279,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    mnist_engine::raw::keep_freed_memory();
     std::panic::set_hook(Box::new(|info| {
         eprintln!("internal error: {}", info.to_string().replace('\n', " "))
     }));

@@ -109,12 +109,16 @@ fn run() -> Result<()> {
     let mut result = measure(task, &args[1..])?;
     result["framework"] = "ours".into();
     result["threads"] = threads.into();
+    result["device"] = format!("{:?}", mnist_helpers::device())
+        .to_lowercase()
+        .into();
     result["peak_rss_mib"] = ((tasks::peak_rss_mib() * 10.0).round() / 10.0).into();
     println!("{result}");
     Ok(())
 }
 
 fn main() -> ExitCode {
+    mnist_engine::raw::keep_freed_memory();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,5 +1,7 @@
 //! The measurements of `mnist-bench`: the same tasks as the Python references in `bench/`,
-//! on the same data split, each returning a JSON object.
+//! on the same data split, each returning a JSON object. Everything runs on
+//! `mnist_helpers::device()`: the GPU when libtorch sees one (`bench/run.py` hides it with
+//! `CUDA_VISIBLE_DEVICES=` for the CPU benchmark).
 
 use anyhow::Result;
 use mnist_engine::load::load_mnist;
@@ -78,7 +80,7 @@ pub fn seed_recipe(data: &Mnist, epochs: usize) -> Result<Value> {
     let (train, val) = reference_split(data);
     let mut cfg = Recipe::for_model(ModelKind::Mlp);
     cfg.train.epochs = epochs;
-    let mut net = Network::seeded(ModelKind::Mlp, tch::Device::Cpu, cfg.train.seed);
+    let mut net = Network::seeded(ModelKind::Mlp, mnist_helpers::device(), cfg.train.seed);
     let history = fit(&mut net, &train, &val, &cfg, &mut log_epochs("ours seed"))?;
     let (_, test_accuracy) = evaluate_loss(&net, &data.test);
     let epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
@@ -93,7 +95,7 @@ pub fn seed_recipe_notebooks(data: &Mnist, epochs: usize) -> Result<Value> {
     let mut cfg = Recipe::for_model(ModelKind::Mlp).train;
     cfg.epochs = epochs;
     tch::manual_seed(cfg.seed as i64);
-    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let vs = nn::VarStore::new(mnist_helpers::device());
     let net = mlp_model(&vs.root());
     // Its progress lines go to stdout, before the JSON line that the bench reads.
     let history = train_epochs("notebooks seed", &net, &vs, &train, &val, &cfg)?;
@@ -106,7 +108,7 @@ pub fn seed_recipe_notebooks(data: &Mnist, epochs: usize) -> Result<Value> {
 
 /// Evaluating the 10,000 test images (loss and accuracy) with the seed MLP: median seconds.
 pub fn evaluation(data: &Mnist, repeats: usize) -> Result<Value> {
-    let net = Network::seeded(ModelKind::Mlp, tch::Device::Cpu, 0);
+    let net = Network::seeded(ModelKind::Mlp, mnist_helpers::device(), 0);
     let seconds = time_median(repeats, || Ok(evaluate_loss(&net, &data.test)))?;
     Ok(json!({ "task": "eval", "model": "mlp", "eval_seconds": seconds }))
 }
