@@ -43,6 +43,8 @@ SHORT = {  # chart labels
     "evaluating 10,000 images vs PyTorch": "eval vs PyTorch",
     "CNN time to 99% vs PyTorch": "CNN to 99% vs PyTorch",
     "CNN time to 99% vs PyTorch (at most)": "CNN to 99% (at most)",
+    "CNN time to 99% vs candle": "CNN to 99% vs candle",
+    "CNN time to 99% vs candle (at most)": "CNN to 99% vs candle (at most)",
 }
 TARGETS = {  # ratio ceilings from the performance issues
     "seed recipe s/epoch vs PyTorch": 0.4,
@@ -132,8 +134,10 @@ def measure(args):
         compare_times(args, raw, rows, ratios, "eval", ("pytorch", TORCH + ["eval"]), "eval_seconds",
                       "evaluate 10,000 test images (MLP)", "evaluating 10,000 images vs PyTorch")
     if "convnet" in args.only:
-        runs = interleaved([("ours", OURS + ["convnet"]),
-                            ("pytorch", TORCH + ["convnet", "--epochs", str(CONVNET_CAP)])], args.cnn_repeats, t)
+        racers = [("ours", OURS + ["convnet"]), ("pytorch", TORCH + ["convnet", "--epochs", str(CONVNET_CAP)])]
+        if DEVICE == "cpu":  # candle's CPU convolutions run our CNN, same architecture and schedule
+            racers.append(("candle", CANDLE + ["convnet"]))
+        runs = interleaved(racers, args.cnn_repeats, t)
         raw["convnet"] = runs
         ours = med(runs["ours"], lambda r: r["seconds_to_99"])
         theirs = med(runs["pytorch"], lambda r: r["seconds_to_99"])
@@ -144,6 +148,17 @@ def measure(args):
         rows.append(("CNN: training time to 99.0% test", "pytorch (Keras convnet, batch 128)",
                      fmt_seconds(theirs) if theirs else f"not reached in {CONVNET_CAP} epochs",
                      describe(runs["pytorch"][0]), f"{med(runs['pytorch'], lambda r: r['peak_rss_mib']):.0f} MiB peak"))
+        if "candle" in runs:
+            candle = med(runs["candle"], lambda r: r["seconds_to_99"])
+            rows.append(("CNN: training time to 99.0% test", "candle (our CNN)",
+                         fmt_seconds(candle) if candle else "not reached in its 4 epochs",
+                         describe(runs["candle"][0]),
+                         f"{med(runs['candle'], lambda r: r['peak_rss_mib']):.0f} MiB peak"))
+            candle_capped = med(runs["candle"], lambda r: None if r["seconds_to_99"] else r["train_seconds"])
+            if ours and candle:
+                ratios.append(("CNN time to 99% vs candle", ours / candle))
+            elif ours and candle_capped:
+                ratios.append(("CNN time to 99% vs candle (at most)", ours / candle_capped))
         if ours and theirs:
             ratios.append(("CNN time to 99% vs PyTorch", ours / theirs))
         elif ours and capped:
