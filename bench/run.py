@@ -134,35 +134,31 @@ def measure(args):
         compare_times(args, raw, rows, ratios, "eval", ("pytorch", TORCH + ["eval"]), "eval_seconds",
                       "evaluate 10,000 test images (MLP)", "evaluating 10,000 images vs PyTorch")
     if "convnet" in args.only:
-        racers = [("ours", OURS + ["convnet"]), ("pytorch", TORCH + ["convnet", "--epochs", str(CONVNET_CAP)])]
+        # (name, table label, command, text when 99% is not reached, name in the ratio)
+        references = [("pytorch", "pytorch (Keras convnet, batch 128)",
+                       TORCH + ["convnet", "--epochs", str(CONVNET_CAP)], f"not reached in {CONVNET_CAP} epochs",
+                       "PyTorch")]
         if DEVICE == "cpu":  # candle's CPU convolutions run our CNN, same architecture and schedule
-            racers.append(("candle", CANDLE + ["convnet"]))
-        runs = interleaved(racers, args.cnn_repeats, t)
+            rust_peers(args)  # stops with a hint when the peers are not built
+            references.append(("candle", "candle (our CNN)", CANDLE + ["convnet"], "not reached in its 4 epochs",
+                               "candle"))
+        runs = interleaved([("ours", OURS + ["convnet"])] + [(name, cmd) for name, _, cmd, _, _ in references],
+                           args.cnn_repeats, t)
         raw["convnet"] = runs
         ours = med(runs["ours"], lambda r: r["seconds_to_99"])
-        theirs = med(runs["pytorch"], lambda r: r["seconds_to_99"])
-        capped = med(runs["pytorch"], lambda r: None if r["seconds_to_99"] else r.get("train_seconds"))
         describe = lambda r: f"{r['epochs']} epochs, last {r['test_accuracies'][-1]:.2f}%"  # noqa: E731
+        peak = lambda name: f"{med(runs[name], lambda r: r['peak_rss_mib']):.0f} MiB peak"  # noqa: E731
         rows.append(("CNN: training time to 99.0% test", "ours (fast CNN)", fmt_seconds(ours),
-                     describe(runs["ours"][0]), f"{med(runs['ours'], lambda r: r['peak_rss_mib']):.0f} MiB peak"))
-        rows.append(("CNN: training time to 99.0% test", "pytorch (Keras convnet, batch 128)",
-                     fmt_seconds(theirs) if theirs else f"not reached in {CONVNET_CAP} epochs",
-                     describe(runs["pytorch"][0]), f"{med(runs['pytorch'], lambda r: r['peak_rss_mib']):.0f} MiB peak"))
-        if "candle" in runs:
-            candle = med(runs["candle"], lambda r: r["seconds_to_99"])
-            rows.append(("CNN: training time to 99.0% test", "candle (our CNN)",
-                         fmt_seconds(candle) if candle else "not reached in its 4 epochs",
-                         describe(runs["candle"][0]),
-                         f"{med(runs['candle'], lambda r: r['peak_rss_mib']):.0f} MiB peak"))
-            candle_capped = med(runs["candle"], lambda r: None if r["seconds_to_99"] else r["train_seconds"])
-            if ours and candle:
-                ratios.append(("CNN time to 99% vs candle", ours / candle))
-            elif ours and candle_capped:
-                ratios.append(("CNN time to 99% vs candle (at most)", ours / candle_capped))
-        if ours and theirs:
-            ratios.append(("CNN time to 99% vs PyTorch", ours / theirs))
-        elif ours and capped:
-            ratios.append(("CNN time to 99% vs PyTorch (at most)", ours / capped))
+                     describe(runs["ours"][0]), peak("ours")))
+        for name, label, _, not_reached, short in references:
+            theirs = med(runs[name], lambda r: r["seconds_to_99"])
+            capped = med(runs[name], lambda r: None if r["seconds_to_99"] else r["train_seconds"])
+            rows.append(("CNN: training time to 99.0% test", label, fmt_seconds(theirs) if theirs else not_reached,
+                         describe(runs[name][0]), peak(name)))
+            if ours and theirs:
+                ratios.append((f"CNN time to 99% vs {short}", ours / theirs))
+            elif ours and capped:
+                ratios.append((f"CNN time to 99% vs {short} (at most)", ours / capped))
     if args.best:
         runs = {"ours": [run(OURS + ["best"], t)]}
         raw["best"] = runs

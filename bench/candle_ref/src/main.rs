@@ -57,16 +57,6 @@ impl Mlp {
             fc2: linear(128, 10, vb.pp("fc2"))?,
         })
     }
-
-    fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let hidden = self.fc1.forward(xs)?.relu()?; // [batch, 128]
-        let hidden = if train {
-            ops::dropout(&hidden, 0.2)?
-        } else {
-            hidden
-        };
-        self.fc2.forward(&hidden) // [batch, 10]
-    }
 }
 
 /// Our fast CNN: [batch, 784] -> [batch, 10].
@@ -102,7 +92,13 @@ trait Net {
 
 impl Net for Mlp {
     fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        Mlp::forward(self, xs, train)
+        let hidden = self.fc1.forward(xs)?.relu()?; // [batch, 128]
+        let hidden = if train {
+            ops::dropout(&hidden, 0.2)?
+        } else {
+            hidden
+        };
+        self.fc2.forward(&hidden) // [batch, 10]
     }
 }
 
@@ -136,12 +132,7 @@ fn convnet(max_epochs: usize, dev: &Device) -> Result<serde_json::Value> {
     let (train_x, train_y) = (x.narrow(0, 0, TRAIN_COUNT)?, y.narrow(0, 0, TRAIN_COUNT)?);
     let varmap = VarMap::new();
     let model = Cnn::new(VarBuilder::from_varmap(&varmap, DType::F32, dev))?;
-    let params = ParamsAdamW {
-        lr: 6e-3,
-        weight_decay: 0.0,
-        ..Default::default()
-    };
-    let mut opt = AdamW::new(varmap.all_vars(), params)?;
+    let mut opt = adam(&varmap, 6e-3)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut order: Vec<u32> = (0..TRAIN_COUNT as u32).collect();
     let steps_per_epoch = TRAIN_COUNT.div_ceil(128);
@@ -171,6 +162,16 @@ fn convnet(max_epochs: usize, dev: &Device) -> Result<serde_json::Value> {
         "seconds_to_99": reached, "epochs": accuracies.len(), "train_seconds": elapsed,
         "test_accuracies": accuracies, "peak_rss_mib": peak_rss_mib(),
     }))
+}
+
+/// Adam over every variable of `varmap` (candle's `AdamW` without weight decay), as the example.
+fn adam(varmap: &VarMap, lr: f64) -> Result<AdamW> {
+    let params = ParamsAdamW {
+        lr,
+        weight_decay: 0.0,
+        ..Default::default()
+    };
+    AdamW::new(varmap.all_vars(), params)
 }
 
 /// Accuracy in percent over `x`, `y`, in batches of 1000.
@@ -217,12 +218,7 @@ fn main() -> Result<()> {
     );
     let varmap = VarMap::new();
     let model = Mlp::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev))?;
-    let params = ParamsAdamW {
-        lr: 1e-3,
-        weight_decay: 0.0,
-        ..Default::default()
-    };
-    let mut opt = AdamW::new(varmap.all_vars(), params)?;
+    let mut opt = adam(&varmap, 1e-3)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut order: Vec<u32> = (0..TRAIN_COUNT as u32).collect();
     let mut epoch_seconds = Vec::new();

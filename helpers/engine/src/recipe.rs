@@ -34,26 +34,29 @@ pub struct Recipe {
 
 impl Recipe {
     /// The default recipe of `model`: the notebooks' for the MLP and the CNN; for the deep CNN,
-    /// EPOCHS_DEEP epochs of augmented images, batch 128, a one-cycle learning rate peaking at
+    /// [`EPOCHS_DEEP`] epochs of augmented images, batch 128, a one-cycle learning rate peaking at
     /// 6e-3, weight decay 0.05 and label smoothing 0.1.
     pub fn for_model(model: ModelKind) -> Self {
-        let train = match model {
-            ModelKind::Mlp => TrainConfig::mlp_recipe(),
-            ModelKind::Cnn => TrainConfig::cnn_recipe(),
-            ModelKind::DeepCnn => TrainConfig {
-                epochs: EPOCHS_DEEP,
-                batch_size: 128,
-                learning_rate: 6e-3,
-                schedule: Schedule::OneCycle,
-                ..TrainConfig::default()
-            },
+        let (train, weight_decay, label_smoothing) = match model {
+            ModelKind::Mlp => (TrainConfig::mlp_recipe(), 0.0, 0.0),
+            ModelKind::Cnn => (TrainConfig::cnn_recipe(), 0.0, 0.0),
+            ModelKind::DeepCnn => (
+                TrainConfig {
+                    epochs: EPOCHS_DEEP,
+                    batch_size: 128,
+                    learning_rate: 6e-3,
+                    schedule: Schedule::OneCycle,
+                    ..TrainConfig::default()
+                },
+                0.05,
+                0.1,
+            ),
         };
-        let deep = model == ModelKind::DeepCnn;
         Recipe {
             model,
             train,
-            weight_decay: if deep { 0.05 } else { 0.0 },
-            label_smoothing: if deep { 0.1 } else { 0.0 },
+            weight_decay,
+            label_smoothing,
         }
     }
 
