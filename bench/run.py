@@ -164,7 +164,7 @@ def measure(args):
         raw["best"] = runs
         r = runs["ours"][0]
         rows.append(("best CNN recipe", "ours", fmt_seconds(r["train_seconds"]),
-                     f"{r['final_accuracy']:.2f}% test after {r['epochs']} epochs", ""))
+                     f"{r['final_accuracy']:.2f}% test after {r['epochs']} epochs ({r.get('precision', 'float32')})", ""))
     return rows, ratios, raw
 
 

@@ -6,6 +6,7 @@
 //! a user's PNG ([`digit`]) and the weights files ([`weights`]).
 
 pub mod augment;
+pub mod deep_cnn;
 pub mod digit;
 pub mod fetch;
 pub mod load;

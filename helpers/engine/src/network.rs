@@ -2,17 +2,18 @@
 //! notebooks' CNN (the same `cnn_model` that notebook 03 shows), and the deeper CNN of the best
 //! recipe. All return logits.
 
+use crate::deep_cnn::{deep_cnn, shift_averaged, training_kind};
 use crate::mlp_step::{mlp_infer, mlp_step, ManualStep, MlpWeights};
 use anyhow::{bail, Result};
 use mnist_helpers::data::{IMAGE_PIXELS, LABELS};
-use mnist_helpers::model::{channels_last, cnn_model, strided_conv};
+use mnist_helpers::model::cnn_model;
 use mnist_helpers::rng::SplitMix64;
 use mnist_helpers::train::EVAL_BATCH;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 use tch::nn::{self, ModuleT};
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Which architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -205,48 +206,6 @@ impl Classifier for TchNet {
     }
 }
 
-/// The one-pixel shifts (rows, columns) that the deep CNN's predictions also look at.
-const SHIFTS: [(i64, i64); 4] = [(0, 1), (0, -1), (1, 0), (-1, 0)];
-
-/// Test-time augmentation: log of the class probabilities averaged over the image and its four
-/// one-pixel shifts. MNIST's border is blank, so rolling (wrapping) is shifting.
-fn shift_averaged(net: &dyn ModuleT, images: &Tensor) -> Tensor {
-    let images = images.view([-1, 1, 28, 28]); // [batch, 1, 28, 28]
-    let probabilities = |x: &Tensor| net.forward_t(x, false).softmax(-1, tch::Kind::Float);
-    let mut sum = probabilities(&images); // [batch, 10]
-    for (rows, cols) in SHIFTS {
-        sum += probabilities(&images.roll([rows, cols], [2, 3]));
-    }
-    (sum / (SHIFTS.len() + 1) as f64).log() // [batch, 10]
-}
-
-/// The best recipe's CNN: the notebooks' two strided convolutions with a stride-1 convolution of
-/// 64 filters between them and another after them, dropout 0.2 before the dense layer.
-pub fn deep_cnn(p: &nn::Path) -> nn::SequentialT {
-    let same = nn::ConvConfig {
-        padding: 1,
-        bias: false,
-        ..Default::default()
-    };
-    let bn = |name: &str, c: i64| nn::batch_norm2d(p / name, c, Default::default());
-    nn::seq_t()
-        .add_fn(|xs| channels_last(&xs.view([-1, 1, 28, 28]))) // [batch, 1, 28, 28]
-        .add(strided_conv(p / "conv1", 1, 32, 5)) // [batch, 32, 14, 14]
-        .add(bn("bn1", 32))
-        .add_fn(|xs| xs.relu())
-        .add(nn::conv2d(p / "conv2", 32, 64, 3, same)) // [batch, 64, 14, 14]
-        .add(bn("bn2", 64))
-        .add_fn(|xs| xs.relu())
-        .add(strided_conv(p / "conv3", 64, 64, 3)) // [batch, 64, 7, 7]
-        .add(bn("bn3", 64))
-        .add_fn(|xs| xs.relu())
-        .add(nn::conv2d(p / "conv4", 64, 64, 3, same)) // [batch, 64, 7, 7]
-        .add(bn("bn4", 64))
-        .add_fn(|xs| xs.relu().flatten(1, -1)) // [batch, 3136]
-        .add_fn_t(|xs, train| xs.dropout(0.2, train))
-        .add(nn::linear(p / "fc", 64 * 7 * 7, LABELS, Default::default())) // [batch, 10]
-}
-
 /// A classifier together with the variables it trains.
 #[derive(Debug)]
 pub struct Network {
@@ -270,7 +229,7 @@ impl Network {
             }),
             ModelKind::DeepCnn => Box::new(TchNet {
                 kind,
-                net: Box::new(deep_cnn(&p)),
+                net: Box::new(deep_cnn(&p, training_kind(device).unwrap_or(Kind::Float))),
                 shift_views: true,
             }),
         };

@@ -1,6 +1,7 @@
 //! The engine's recipes (which network, with which training configuration) and one run end to
 //! end: split, seeded network, training with progress, weights and history saved.
 
+use crate::deep_cnn::{training_kind, PRECISION_VAR};
 use crate::network::{ModelKind, Network};
 use crate::trainer::{fit, print_progress};
 use crate::weights::save_network;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Epochs of the deep CNN's recipe.
-const EPOCHS_DEEP: usize = 11;
+const EPOCHS_DEEP: usize = 15;
 
 /// A network and how to train it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +65,7 @@ impl Recipe {
     pub fn from_env(model: ModelKind) -> Result<Self> {
         let recipe = Self::for_model(model);
         let train = recipe.train.with_env()?;
+        training_kind(mnist_helpers::device())?; // a bad MNIST_PRECISION stops here, named
         Ok(Recipe { train, ..recipe })
     }
 
@@ -91,7 +93,15 @@ pub struct TrainedRun {
 pub fn train_and_save(cfg: &Recipe, data: &Mnist, out: &Path) -> Result<TrainedRun> {
     let t = &cfg.train;
     let (train, val) = training_split(cfg.model.name(), data, t)?;
-    let mut net = Network::seeded(cfg.model, mnist_helpers::device(), t.seed);
+    let device = mnist_helpers::device();
+    let mut net = Network::seeded(cfg.model, device, t.seed);
+    if cfg.model == ModelKind::DeepCnn {
+        let kind = training_kind(device)?;
+        println!(
+            "{}: training pass in {kind:?} ({PRECISION_VAR}=bf16|f32|auto chooses)",
+            cfg.model
+        );
+    }
     let mut progress = print_progress(t.epochs, train.len().div_ceil(t.batch_size));
     let history = fit(&mut net, &train, &val, cfg, &mut progress)?;
     let name = cfg.model.name();

@@ -97,3 +97,40 @@ fn bad_flags_fail_in_one_line() {
     );
     assert_one_line_error(&mnist(&["train"]), "--model");
 }
+
+#[test]
+fn deep_cnn_trains_in_the_precision_asked_for_and_refuses_a_bad_one() {
+    let data = data_dir();
+    for (precision, said) in [("bf16", "BFloat16"), ("f32", "Float")] {
+        let out = tempfile::tempdir().unwrap();
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_mnist"))
+            .args(["train", "--model", "deep-cnn", "--epochs", "1"])
+            .args(["--train-limit", "1500", "--json", "--data-dir"])
+            .arg(&data)
+            .arg("--out")
+            .arg(out.path())
+            .env("MNIST_PRECISION", precision)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("training pass in {said}")),
+            "{stdout}"
+        );
+        let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let acc = report["test_accuracy"].as_f64().unwrap();
+        assert!(acc > 80.0, "{precision}: 1,500 images, one epoch: {acc}%");
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mnist"))
+        .args(["train", "--model", "deep-cnn"])
+        .env("MNIST_PRECISION", "half")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    assert_one_line_error(&bad, "MNIST_PRECISION=\"half\"");
+}
