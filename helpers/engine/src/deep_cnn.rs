@@ -126,7 +126,7 @@ fn keep_mask(len: usize, keep: f64, rng: &mut SplitMix64) -> Vec<f32> {
 }
 
 /// The precision the deep CNN trains in on `device`: bfloat16 on a CPU with native bfloat16
-/// arithmetic (about two thirds of float32's time there), else float32; [`PRECISION_VAR`]
+/// arithmetic (60-77% of float32's time on this project's AMD EPYC), else float32; [`PRECISION_VAR`]
 /// overrides it. A value other than `bf16`, `f32` or `auto` is an error naming the variable.
 pub fn training_kind(device: Device) -> anyhow::Result<Kind> {
     parse_precision(&std::env::var(PRECISION_VAR).unwrap_or_default(), device)
@@ -140,6 +140,14 @@ fn parse_precision(choice: &str, device: Device) -> anyhow::Result<Kind> {
         "bf16" | "bfloat16" => Ok(Kind::BFloat16),
         "f32" | "float32" => Ok(Kind::Float),
         _ => anyhow::bail!("{PRECISION_VAR}={choice:?}: expected bf16, f32 or auto"),
+    }
+}
+
+/// A training precision as messages and the benchmark name it: `bfloat16` or `float32`.
+pub fn precision_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::BFloat16 => "bfloat16",
+        _ => "float32",
     }
 }
 

@@ -1,7 +1,7 @@
 //! The engine's recipes (which network, with which training configuration) and one run end to
 //! end: split, seeded network, training with progress, weights and history saved.
 
-use crate::deep_cnn::{training_kind, PRECISION_VAR};
+use crate::deep_cnn::{precision_name, training_kind, PRECISION_VAR};
 use crate::network::{ModelKind, Network};
 use crate::trainer::{fit, print_progress};
 use crate::weights::save_network;
@@ -97,8 +97,9 @@ pub fn train_and_save(cfg: &Recipe, data: &Mnist, out: &Path) -> Result<TrainedR
     let mut net = Network::seeded(cfg.model, device, t.seed);
     if cfg.model == ModelKind::DeepCnn {
         let kind = training_kind(device)?;
+        let name = precision_name(kind);
         println!(
-            "{}: training pass in {kind:?} ({PRECISION_VAR}=bf16|f32|auto chooses)",
+            "{}: training pass in {name} ({PRECISION_VAR}=bf16|f32|auto chooses)",
             cfg.model
         );
     }

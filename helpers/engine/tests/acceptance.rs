@@ -101,7 +101,7 @@ fn bad_flags_fail_in_one_line() {
 #[test]
 fn deep_cnn_trains_in_the_precision_asked_for_and_refuses_a_bad_one() {
     let data = data_dir();
-    for (precision, said) in [("bf16", "BFloat16"), ("f32", "Float")] {
+    for (precision, said) in [("bf16", "bfloat16"), ("f32", "float32")] {
         let out = tempfile::tempdir().unwrap();
         let run = std::process::Command::new(env!("CARGO_BIN_EXE_mnist"))
             .args(["train", "--model", "deep-cnn", "--epochs", "2"])

@@ -4,7 +4,7 @@
 //! `CUDA_VISIBLE_DEVICES=` for the CPU benchmark).
 
 use anyhow::Result;
-use mnist_engine::deep_cnn::training_kind;
+use mnist_engine::deep_cnn::{precision_name, training_kind};
 use mnist_engine::load::load_mnist;
 use mnist_engine::network::{ModelKind, Network};
 use mnist_engine::recipe::Recipe;
@@ -148,9 +148,11 @@ pub fn race_to_target(data: &Mnist, cfg: &Recipe, stop_at_target: bool) -> Resul
 /// The precision of the training pass: the deep CNN's choice (see [`training_kind`]), float32
 /// for the others.
 fn training_precision(model: ModelKind) -> Result<&'static str> {
-    let deep = model == ModelKind::DeepCnn;
-    let bf16 = deep && training_kind(mnist_helpers::device())? == tch::Kind::BFloat16;
-    Ok(if bf16 { "bfloat16" } else { "float32" })
+    let kind = match model {
+        ModelKind::DeepCnn => training_kind(mnist_helpers::device())?,
+        _ => tch::Kind::Float,
+    };
+    Ok(precision_name(kind))
 }
 
 /// A progress callback that prints one line per epoch to stderr.
