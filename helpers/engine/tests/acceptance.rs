@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_one_line_error, data_dir, mnist};
+use common::{assert_one_line_error, data_dir, mnist, mnist_with_env};
 use serde_json::Value;
 
 /// Trains `model` with its defaults into a temp dir; returns the JSON report.
@@ -103,15 +103,21 @@ fn deep_cnn_trains_in_the_precision_asked_for_and_refuses_a_bad_one() {
     let data = data_dir();
     for (precision, said) in [("bf16", "bfloat16"), ("f32", "float32")] {
         let out = tempfile::tempdir().unwrap();
-        let run = std::process::Command::new(env!("CARGO_BIN_EXE_mnist"))
-            .args(["train", "--model", "deep-cnn", "--epochs", "2"])
-            .args(["--train-limit", "3000", "--json", "--data-dir"])
-            .arg(&data)
-            .arg("--out")
-            .arg(out.path())
-            .env("MNIST_PRECISION", precision)
-            .output()
-            .unwrap();
+        let args = [
+            "train",
+            "--model",
+            "deep-cnn",
+            "--epochs",
+            "2",
+            "--train-limit",
+            "3000",
+            "--json",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ];
+        let run = mnist_with_env(&args, &[("MNIST_PRECISION", precision)]);
         let stdout = String::from_utf8_lossy(&run.stdout);
         assert!(
             run.status.success(),
@@ -126,11 +132,9 @@ fn deep_cnn_trains_in_the_precision_asked_for_and_refuses_a_bad_one() {
         let acc = report["test_accuracy"].as_f64().unwrap();
         assert!(acc > 90.0, "{precision}: 3,000 images, two epochs: {acc}%");
     }
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mnist"))
-        .args(["train", "--model", "deep-cnn"])
-        .env("MNIST_PRECISION", "half")
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap();
+    let bad = mnist_with_env(
+        &["train", "--model", "deep-cnn"],
+        &[("MNIST_PRECISION", "half")],
+    );
     assert_one_line_error(&bad, "MNIST_PRECISION=\"half\"");
 }

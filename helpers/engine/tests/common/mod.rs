@@ -19,8 +19,14 @@ pub fn data_dir() -> PathBuf {
 
 /// Runs the `mnist` binary with `args`.
 pub fn mnist(args: &[&str]) -> Output {
+    mnist_with_env(args, &[])
+}
+
+/// Runs the `mnist` binary with `args` and the environment variables `vars` set.
+pub fn mnist_with_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mnist"))
         .args(args)
+        .envs(vars.iter().copied())
         .env_remove("RUST_BACKTRACE")
         .output()
         .expect("run mnist")
