@@ -8,14 +8,29 @@
 # one's build and cargo recompiles only what changed. When every directory is taken by a running
 # kernel, the new one uses evcxr's temporary directory: a slower start, the same results.
 #
+# The stop button: kernel.json says `interrupt_mode: "signal"`, so Jupyter sends SIGINT to this
+# process group. evcxr_jupyter has no handler and would die, so SIGINT is ignored here, before
+# anything starts; MNIST_KERNEL tells the helper crate, loaded in the user-code process, to
+# install its own handler, which ends `fit` after the current batch and keeps every variable
+# (helpers/src/stop.rs).
+#
 # Usage (kernel.json's argv): kernel.sh EVCXR_JUPYTER ARGS...
 set -euo pipefail
+trap '' INT
+export MNIST_KERNEL=1
 # evcxr announces "No configuration file found, use the default configuration" on every start (it
 # looks for an optional ~/.config/evcxr); keep that line out of Jupyter's and the main job's logs.
 exec > >(grep --line-buffered -v '^No configuration file found')
 evcxr=$1
 shift
 slots="${MNIST_ROOT:?MNIST_ROOT is set in kernel.json}/target/kernels"
+# Cargo settings for the kernels' builds (cargo reads a .cargo/config.toml in any folder above the
+# build folder): see scripts/kernel-cargo-config.toml.
+config="$MNIST_ROOT/scripts/kernel-cargo-config.toml"
+if [ -f "$config" ] && ! cmp -s "$config" "$slots/.cargo/config.toml"; then
+  mkdir -p "$slots/.cargo" && cp "$config" "$slots/.cargo/config.toml.$$" \
+    && mv "$slots/.cargo/config.toml.$$" "$slots/.cargo/config.toml"
+fi
 for slot in 0 1 2 3; do
   mkdir -p "$slots/$slot" 2>/dev/null || break
   exec {lock}>"$slots/$slot.lock"

@@ -21,7 +21,9 @@ def kernel_spec(evcxr: str) -> dict:
         "argv": [launcher, evcxr, "--control_file", "{connection_file}"],
         "display_name": "Rust (mnist)",
         "language": "rust",
-        "interrupt_mode": "message",
+        # SIGINT to the kernel's process group; scripts/kernel.sh and helpers/src/stop.rs turn it
+        # into a stop after the current batch (evcxr's "message" interrupt kills every variable).
+        "interrupt_mode": "signal",
         "env": env,
     }
 

@@ -26,6 +26,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
+import kernel_checks
+import kernel_probe
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 REPORTS = ROOT / "reports"
@@ -158,10 +161,73 @@ tbody tr:nth-child(odd) { background: #f5f5f5; } tbody tr:hover { background: rg
 """
 
 
-def write_index(records: list, accs: dict, mode: str) -> Path:
-    """reports/index.html (one row per notebook with timings and links, and the accuracies) and
-    reports/run.json (the same figures, and the kernel's: setup cell, setup plus the next cell,
-    median later cell)."""
+def cpu_model() -> str:
+    """The CPU's model name, so that every timing says which machine it comes from."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def setup_times() -> dict:
+    """The last setup's step durations (scripts/setup.sh writes them)."""
+    path = ROOT / "target" / "setup-times.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def kernel_rows(probe: dict, setup: dict) -> str:
+    """The index's lines on the learner's path: setup's steps and the probe."""
+    lines = []
+    if setup:
+        steps = ", ".join(f"{k} {v} s" for k, v in setup.get("steps", {}).items())
+        lines.append(f"<li>last setup: {setup.get('total')} s ({html.escape(steps)})</li>")
+    if probe:
+        lines.append(f"<li>first answer in a fresh kernel: {probe['first_answer_seconds']} s = "
+                     f"kernel ready {probe['kernel_ready_seconds']} s + setup cell "
+                     f"{probe['setup_cell_seconds']} s + <code>{kernel_probe.FIRST_LET}</code> "
+                     f"{probe['first_let_seconds']} s; trivial cells after it: median "
+                     f"{probe['median_later_cell_seconds']} s</li>")
+    return "".join(lines)
+
+
+def write_docs_figures(records: list, probe: dict, setup: dict) -> None:
+    """docs/kernel_figures.md: the learner's path as the last full main job measured it (the
+    docs quote it; a rerun replaces it)."""
+    later = [t for r in records for t in r["cell_seconds"][1:]]
+    lines = [f"# The learner's path: last full run", "",
+             f"Written by `scripts/run_notebooks.py` (the main job) on {time.strftime('%Y-%m-%d')}, "
+             f"{cpu_model()}, {os.cpu_count()} cores. Seconds.", ""]
+    if setup:
+        lines += ["| setup step | seconds |", "| --- | --- |"]
+        lines += [f"| {k} | {v} |" for k, v in setup.get("steps", {}).items()]
+        lines += [f"| **total** (setup of {setup.get('date')}) | **{setup.get('total')}** |", ""]
+    if probe:
+        lines += ["| fresh kernel (probe) | seconds |", "| --- | --- |",
+                  f"| kernel ready | {probe['kernel_ready_seconds']} |",
+                  f"| setup cell | {probe['setup_cell_seconds']} |",
+                  f"| `{kernel_probe.FIRST_LET}` | {probe['first_let_seconds']} |",
+                  f"| **first answer** | **{probe['first_answer_seconds']}** |",
+                  f"| trivial cells after it (median) | {probe['median_later_cell_seconds']} |", ""]
+    lines += ["| notebook | setup cell | setup + next cell | median later cell | total |",
+              "| --- | --- | --- | --- | --- |"]
+    for r in records:
+        rest = r["cell_seconds"][1:]
+        median = round(statistics.median(rest), 2) if rest else ""
+        lines.append(f"| {r['notebook']} | {r['setup_cell_seconds']} | "
+                     f"{r['setup_and_next_cell_seconds']} | {median} | {r['seconds']} |")
+    if later:
+        lines += ["", f"Median later cell over all notebooks: {statistics.median(later):.2f} s "
+                      f"({len(later)} cells)."]
+    (ROOT / "docs" / "kernel_figures.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_index(records: list, accs: dict, mode: str, probe: dict) -> Path:
+    """reports/index.html (one row per notebook with timings and links, the accuracies, the
+    probe's figures) and reports/run.json (the same figures, and the kernel's: setup cell, setup
+    plus the next cell, median later cell, the probe, setup's steps, the CPU)."""
     rows = "".join(
         f"<tr><td><a href='{r['notebook']}.html'>{r['notebook']}</a></td>"
         f"<td{'' if r['ok'] else ' class=failed'}>"
@@ -171,20 +237,26 @@ def write_index(records: list, accs: dict, mode: str) -> Path:
     acc = "".join(f"<li>{k}: {v:.2f}% test accuracy</li>" for k, v in accs.items())
     page = (f"<!doctype html><meta charset='utf-8'><title>MNIST notebooks report</title>"
             f"<style>{INDEX_STYLE}</style><h1>MNIST notebooks report</h1>"
-            f"<p>{mode} run, {time.strftime('%Y-%m-%d %H:%M')}</p><ul>{acc}</ul>"
+            f"<p>{mode} run, {time.strftime('%Y-%m-%d %H:%M')}, {html.escape(cpu_model())}</p>"
+            f"<ul>{acc}{kernel_rows(probe, setup_times())}</ul>"
             f"<table><thead><tr><th>notebook</th><th>status</th><th>setup cell (s)</th>"
             f"<th>setup + next cell (s)</th><th>total (s)</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>")
     path = REPORTS / "index.html"
     path.write_text(page, encoding="utf-8")
+    if mode == "full":
+        write_docs_figures(records, probe, setup_times())
     later = [t for r in records for t in r["cell_seconds"][1:]]
     kernel = {
+        "probe": probe,
         "setup_cell_seconds_max": max((r["setup_cell_seconds"] or 0) for r in records),
         "setup_and_next_cell_seconds_max": max((r["setup_and_next_cell_seconds"] or 0)
                                                for r in records),
         "median_later_cell_seconds": round(statistics.median(later), 2) if later else None,
     }
-    (REPORTS / "run.json").write_text(json.dumps({"mode": mode, "kernel": kernel,
+    (REPORTS / "run.json").write_text(json.dumps({"mode": mode, "date": time.strftime("%Y-%m-%d"),
+                                                  "cpu": cpu_model(), "setup": setup_times(),
+                                                  "kernel": kernel,
                                                   "notebooks": records, "accuracies": accs},
                                                  indent=2))
     return path
@@ -321,14 +393,19 @@ def main() -> int:
             os.environ.setdefault(key, value)
     for stale in ["evaluation.json", f"{YOUR_TURN}.safetensors", f"{YOUR_TURN}_history.json"]:
         (ARTIFACTS / stale).unlink(missing_ok=True)
-    early = check_out_of_order() + check_shape_mistake() if args.check else []
+    REPORTS.mkdir(exist_ok=True)
+    print("== probe: a fresh kernel's first answer", flush=True)
+    probe = kernel_probe.probe()
+    print("   " + kernel_probe.describe(probe), flush=True)
+    early = (check_out_of_order() + check_shape_mistake()
+             + kernel_checks.check_stop_and_mistakes(dict(os.environ))) if args.check else []
     records = []
     for name in NOTEBOOKS:
         records.append(run_one(name))
         if not records[-1]["ok"]:
             break
     accs = accuracies()
-    index = write_index(records, accs, "short (--check)" if args.check else "full")
+    index = write_index(records, accs, "short (--check)" if args.check else "full", probe)
     warm_cells = [t for r in records for t in r["cell_seconds"][1:]]
     print(f"\nreports: {index.parent}/ (open {index})")
     for model, acc in accs.items():

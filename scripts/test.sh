@@ -3,7 +3,8 @@
 # tests (release profile, sharing the setup's build; includes the property tests and the kill
 # test), the JupyterLab safety check, the notebooks under the real kernel, and the same notebooks
 # clicked through in JupyterLab in headless Chromium, and 07's draw-a-digit canvas drawn on in
-# JupyterLab and in the exported report (screenshots in reports/).
+# JupyterLab and in the exported report, and the stop button pressed during 04's training
+# (screenshots in reports/).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MNIST_ROOT"
@@ -27,3 +28,5 @@ node e2e/report_canvas.mjs
 echo; echo "== JupyterLab in headless Chromium: run all cells through the UI (and draw in 07's canvas)"
 node e2e/lab_e2e.mjs "02_data_preparation.ipynb:sample_grid" "06_visualization.ipynb:misclassified_grid" \
   "07_explore.ipynb:saliency_grid"
+echo; echo "== JupyterLab in headless Chromium: the stop button during 04's training keeps the variables"
+node e2e/lab_stop.mjs

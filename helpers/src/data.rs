@@ -197,13 +197,27 @@ impl Split {
 
     /// One image as 784 pixel values in [0, 1], row by row.
     pub fn pixels(&self, index: usize) -> Result<Vec<f32>> {
+        self.check_index(index)?;
         let image = self.images.get(index as i64).flatten(0, -1); // [784]
         Ok(Vec::<f32>::try_from(&image)?)
     }
 
     /// The label of one example.
-    pub fn label(&self, index: usize) -> i64 {
-        self.labels.int64_value(&[index as i64])
+    pub fn label(&self, index: usize) -> Result<i64> {
+        self.check_index(index)?;
+        Ok(self.labels.int64_value(&[index as i64]))
+    }
+
+    /// An error naming the valid range when `index` is past the end.
+    pub fn check_index(&self, index: usize) -> Result<()> {
+        if index >= self.len() {
+            bail!(
+                "index {index} is out of range: this split has {} images (0 to {})",
+                self.len(),
+                self.len().saturating_sub(1)
+            );
+        }
+        Ok(())
     }
 }
 
@@ -230,7 +244,9 @@ mod tests {
         let split = load_split(&x, &y).unwrap();
         assert_eq!(split.images.size(), vec![3, 1, 28, 28]);
         assert_eq!(split.images.max().double_value(&[]), 1.0);
-        assert_eq!(split.label(1), 9);
+        assert_eq!(split.label(1).unwrap(), 9);
+        let err = split.label(99).unwrap_err().to_string();
+        assert!(err.contains("index 99 is out of range"), "{err}");
         assert_eq!(split.class_counts().unwrap()[4], 1);
     }
 

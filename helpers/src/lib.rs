@@ -16,12 +16,14 @@ pub mod idx;
 pub mod metrics;
 pub mod model;
 pub mod notebook;
+pub mod panics;
 pub mod plot;
 pub mod png;
 pub mod progress;
 pub mod rng;
 pub mod shapes;
 pub mod source;
+pub mod stop;
 pub mod tables;
 pub mod train;
 
@@ -40,7 +42,7 @@ pub mod prelude {
     pub use crate::notebook::*;
     pub use crate::source::show_source;
     pub use crate::train::fit;
-    pub use anyhow::Result;
+    pub use anyhow::{Error, Result};
     pub use tch::nn::{self, ModuleT, OptimizerConfig};
     pub use tch::{self, Device, Kind, Tensor};
 }
@@ -58,18 +60,32 @@ pub fn device() -> tch::Device {
     }
 }
 
-/// Calls [`load_cuda_backend`] as soon as a program or a notebook cell linking this crate is
-/// loaded: libtorch remembers its first answer to "is there CUDA?" (`tch::manual_seed` asks), so
-/// the library must be in before anything else runs.
+/// Runs [`at_load`] as soon as a program or a notebook cell linking this crate is loaded.
 #[cfg(target_os = "linux")]
 #[used]
 #[link_section = ".init_array"]
-static LOAD_CUDA_AT_START: extern "C" fn() = {
+static AT_LOAD: extern "C" fn() = {
     extern "C" fn at_start() {
-        load_cuda_backend();
+        at_load();
     }
     at_start
 };
+
+/// Set by `scripts/kernel.sh` in the project's Jupyter kernel.
+pub const KERNEL_ENV: &str = "MNIST_KERNEL";
+
+/// What must happen before anything else: libtorch remembers its first answer to "is there
+/// CUDA?" (`tch::manual_seed` asks), so its CUDA library is loaded first; and in the project's
+/// kernel, the stop button's handler ([`stop`]) and the two-line panic report ([`panics`]) are
+/// installed (each cell's library installs its own: see [`stop`]).
+fn at_load() {
+    load_cuda_backend();
+    if std::env::var_os(KERNEL_ENV).is_some() {
+        panics::install(true);
+        #[cfg(unix)]
+        stop::install_handler();
+    }
+}
 
 /// Loads libtorch's CUDA half (`libtorch_cuda.so`) when this machine has an NVIDIA driver. Rust's
 /// linker drops that library from our binaries and the kernel's cells (nothing names a symbol of

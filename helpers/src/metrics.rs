@@ -73,14 +73,18 @@ pub fn predict_in_batches(
     let n = split.len() as i64;
     let first = split.images.narrow(0, 0, n.min(2)); // [2, 1, 28, 28]
     crate::shapes::check_fits(net, None, &first.to_device(crate::device()))?;
+    let _stoppable = crate::stop::listen();
+    let batches = (n as usize).div_ceil(batch.max(1) as usize);
     let chunks: Vec<Tensor> = (0..n)
         .step_by(batch as usize)
-        .map(|s| {
+        .enumerate()
+        .map(|(done, s)| {
+            crate::stop::check("evaluation", done, batches)?;
             let images = split.images.narrow(0, s, batch.min(n - s)); // [batch, 1, 28, 28]
             let logits = tch::no_grad(|| net.forward_t(&images.to_device(crate::device()), false));
-            logits.softmax(-1, Kind::Float).to_device(tch::Device::Cpu) // [batch, 10]
+            Ok(logits.softmax(-1, Kind::Float).to_device(tch::Device::Cpu)) // [batch, 10]
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let probabilities = Tensor::cat(&chunks, 0); // [n, 10]
     let (confidence, predicted) = probabilities.max_dim(-1, false); // [n], [n]
     Ok(Predictions {

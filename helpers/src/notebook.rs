@@ -1,7 +1,7 @@
 //! One call per notebook step: each returns something evcxr shows inline (a [`Png`] or an
 //! [`Html`] table) or the value the next step needs. The notebooks stay a few lines per cell.
 
-use crate::artifacts::{artifacts_dir, Trained};
+use crate::artifacts::{artifacts_dir, save_trained, Trained};
 use crate::atomic::write_atomic;
 use crate::checksum::verify;
 use crate::config::{project_path, TrainConfig};
@@ -81,8 +81,8 @@ pub fn sample_grid(split: &Split, n: usize) -> Result<Png> {
     let n = n.min(split.len());
     let images: Vec<Vec<f32>> = (0..n).map(|i| split.pixels(i)).collect::<Result<_>>()?;
     let captions: Vec<String> = (0..n)
-        .map(|i| format!("label {}", split.label(i)))
-        .collect();
+        .map(|i| Ok(format!("label {}", split.label(i)?)))
+        .collect::<Result<_>>()?;
     digit_grid("Sample training digits", &images, &captions, 8)
 }
 
@@ -173,6 +173,11 @@ pub fn summary(vs: &nn::VarStore, title: &str) -> Result<Html> {
 
 /// One batch through a network: shapes, and the probabilities of the first example.
 pub fn forward_pass(net: &impl ModuleT, split: &Split, batch: i64) -> Result<Html> {
+    anyhow::ensure!(
+        (1..=split.len() as i64).contains(&batch),
+        "batch {batch}: choose from 1 to {} images",
+        split.len()
+    );
     let images = split.images.narrow(0, 0, batch).to_device(crate::device()); // [batch, 1, 28, 28]
     let logits = tch::no_grad(|| net.forward_t(&images, false)); // [batch, 10]
     let probs = logits.softmax(-1, Kind::Float); // [batch, 10]
@@ -192,13 +197,27 @@ pub fn forward_pass(net: &impl ModuleT, split: &Split, batch: i64) -> Result<Htm
     Ok(html_table(&key_value_table(&rows)?, "Forward pass"))
 }
 
-/// The first `n` training images and their labels, on the training device: one mini-batch.
+/// The first `n` training images and their labels, on the training device: one mini-batch
+/// (all of the split's images when it has fewer, none for `n` below 1).
 pub fn first_batch(split: &Split, n: i64) -> (Tensor, Tensor) {
-    let n = n.min(split.len() as i64);
+    let n = n.clamp(0, split.len() as i64);
     (
         split.images.narrow(0, 0, n).to_device(crate::device()), // [n, 1, 28, 28]
         split.labels.narrow(0, 0, n).to_device(crate::device()), // [n]
     )
+}
+
+/// Saves a network's weights and its history under `artifacts/` as `history.name`, as `fit`
+/// does at the end of a run (use it to keep a run that the stop button ended).
+pub fn save_model(vs: &nn::VarStore, history: &History) -> Result<()> {
+    shown(save_trained(&artifacts_dir(), vs, history))?;
+    println!(
+        "saved {} ({} epochs) to {}",
+        history.name,
+        history.epochs.len(),
+        artifacts_dir().display()
+    );
+    Ok(())
 }
 
 /// The history as a table.
@@ -245,6 +264,11 @@ fn curves_chart<'a>(
 
 /// Loss and accuracy curves side by side in one figure.
 pub fn training_curves(h: &History) -> Result<Png> {
+    anyhow::ensure!(
+        !h.epochs.is_empty(),
+        "{} has no completed epoch to plot (its run was stopped in the first epoch)",
+        h.name
+    );
     let (loss_title, acc_title) = (format!("{} loss", h.name), format!("{} accuracy", h.name));
     let loss = curves_chart(
         h,
@@ -417,8 +441,8 @@ pub fn example_digits(test: &Split, indices: &[usize]) -> Result<Png> {
         .collect::<Result<_>>()?;
     let captions: Vec<String> = indices
         .iter()
-        .map(|&i| format!("#{i}: true {}", test.label(i)))
-        .collect();
+        .map(|&i| Ok(format!("#{i}: true {}", test.label(i)?)))
+        .collect::<Result<_>>()?;
     digit_grid("Test digits", &images, &captions, indices.len().max(1))
 }
 

@@ -2,7 +2,6 @@
 //! expects, what it gets) instead of a panic with libtorch's C++ frames.
 
 use anyhow::{anyhow, bail, Result};
-use std::panic::{self, AssertUnwindSafe};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
@@ -34,32 +33,8 @@ pub fn check_fits(
 /// `net.forward_t(images, false)` without gradients; a libtorch error comes back as its first
 /// line instead of a panic (and nothing is printed on stderr).
 fn forward_quietly(net: &(impl ModuleT + ?Sized), images: &Tensor) -> Result<Tensor, String> {
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let out = panic::catch_unwind(AssertUnwindSafe(|| {
-        tch::no_grad(|| net.forward_t(images, false))
-    }));
-    panic::set_hook(hook);
-    out.map_err(|payload| {
-        let text = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        torch_message(&text)
-    })
-}
-
-/// The first line of libtorch's message inside tch's panic text (`... Torch("message\n...")`).
-fn torch_message(panic_text: &str) -> String {
-    let start = panic_text.find("Torch(\"").map_or(0, |i| i + 7);
-    let rest = &panic_text[start..];
-    let end = ["\\n", "\n", "\")"]
-        .iter()
-        .filter_map(|stop| rest.find(stop))
-        .min()
-        .unwrap_or(rest.len());
-    rest[..end].trim().to_string()
+    crate::panics::quietly(|| tch::no_grad(|| net.forward_t(images, false)))
+        .map_err(|text| crate::panics::first_line(&text))
 }
 
 /// One line for a libtorch error: for a matrix product that does not fit, the layer by name with

@@ -9,6 +9,7 @@ use crate::display::shown;
 use crate::history::{EpochStats, History};
 use crate::progress::ProgressPrinter;
 use crate::shapes::check_fits;
+use crate::stop::{self, Stopped};
 use anyhow::{bail, Result};
 use std::time::Instant;
 use tch::nn::{self, ModuleT, OptimizerConfig};
@@ -22,6 +23,9 @@ pub const EVAL_BATCH: i64 = 1000;
 /// Trains `net` (whose variables are in `vs`) on MNIST as `cfg` says: holds out the validation
 /// part, runs the epochs with progress, then saves the weights and history under `artifacts/`
 /// as `name`. Stops with an error, saving nothing, if the loss stops being a finite number.
+/// The stop button ([`crate::stop`]) ends the run after the current batch: `fit` then returns
+/// the completed epochs' history (the network keeps its weights) and saves nothing, so that a
+/// run stopped by mistake never replaces a finished one (`save_model` saves it on request).
 pub fn fit(
     name: &str,
     net: &(impl ModuleT + ?Sized),
@@ -31,8 +35,11 @@ pub fn fit(
 ) -> Result<History> {
     let run = || -> Result<History> {
         let (train, val) = training_split(name, data, cfg)?;
-        let history = train_epochs(name, net, vs, &train, &val, cfg)?;
-        save_trained(&artifacts_dir(), vs, &history)?;
+        let _stoppable = stop::listen();
+        let (history, stopped) = train_epochs(name, net, vs, &train, &val, cfg)?;
+        if stopped.is_none() {
+            save_trained(&artifacts_dir(), vs, &history)?;
+        }
         Ok(history)
     };
     shown(run())
@@ -57,7 +64,8 @@ pub fn training_split(name: &str, data: &Mnist, cfg: &TrainConfig) -> Result<(Sp
     Ok((train, val))
 }
 
-/// The epochs of a run: train, validate, report; returns the history.
+/// The epochs of a run: train, validate, report; returns the history, and where the stop button
+/// ended the run if it did (after printing one line that says so).
 pub fn train_epochs(
     name: &str,
     net: &(impl ModuleT + ?Sized),
@@ -65,7 +73,7 @@ pub fn train_epochs(
     train: &Split,
     val: &Split,
     cfg: &TrainConfig,
-) -> Result<History> {
+) -> Result<(History, Option<Stopped>)> {
     let first = train.images.narrow(0, 0, train.len().min(2) as i64); // [2, 1, 28, 28]
     check_fits(net, Some(vs), &first.to_device(crate::device()))?;
     tch::manual_seed(cfg.seed as i64 + 1); // shuffling and dropout repeat from run to run
@@ -79,9 +87,18 @@ pub fn train_epochs(
     };
     for epoch in 1..=cfg.epochs {
         let start = Instant::now();
-        let (train_loss, train_accuracy) =
-            train_epoch(net, &mut opt, train, cfg, epoch, &mut progress)?;
-        let (val_loss, val_accuracy) = evaluate_loss(net, val)?;
+        let measured = train_epoch(net, &mut opt, train, cfg, epoch, &mut progress)
+            .and_then(|trained| Ok((trained, evaluate_loss(net, val)?)));
+        let ((train_loss, train_accuracy), (val_loss, val_accuracy)) = match measured {
+            Ok(figures) => figures,
+            Err(err) => match stop::as_stopped(&err) {
+                Some(stopped) => {
+                    println!("{}", stop_line(&history, epoch, stopped));
+                    return Ok((history, Some(stopped.clone())));
+                }
+                None => return Err(err),
+            },
+        };
         let stats = EpochStats {
             epoch,
             train_loss,
@@ -93,7 +110,21 @@ pub fn train_epochs(
         progress.epoch_done(&stats);
         history.epochs.push(stats);
     }
-    Ok(history)
+    Ok((history, None))
+}
+
+/// The line `fit` prints when the stop button ended a run in `epoch`.
+fn stop_line(history: &History, epoch: usize, stopped: &Stopped) -> String {
+    format!(
+        "stopped in epoch {epoch} of {} ({}, batch {} of {}): the history holds the {} \
+         completed epoch(s) and the network its current weights; not saved \
+         (save_model(&vs, &history)? saves it)",
+        history.config.epochs,
+        stopped.what,
+        stopped.done,
+        stopped.total,
+        history.epochs.len()
+    )
 }
 
 // lesson: training loop
@@ -121,6 +152,7 @@ fn train_epoch(
             check_finite(loss_sum, epoch, step + 1, cfg.learning_rate)?;
             progress.step_done(epoch, step + 1);
         }
+        stop::check("training", step + 1, steps)?; // the stop button ends the run here
     }
     let n = train.len() as f64;
     Ok((loss_sum / n, 100.0 * correct as f64 / n))
@@ -151,7 +183,9 @@ pub fn evaluate_loss(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<(f6
     }
     let (mut loss_sum, mut correct) = (0.0, 0i64);
     let n = split.len() as i64;
-    for start in (0..n).step_by(EVAL_BATCH as usize) {
+    let batches = split.len().div_ceil(EVAL_BATCH as usize);
+    for (done, start) in (0..n).step_by(EVAL_BATCH as usize).enumerate() {
+        stop::check("validation", done, batches)?;
         let len = EVAL_BATCH.min(n - start);
         let images = split
             .images

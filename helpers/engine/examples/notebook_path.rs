@@ -30,7 +30,7 @@ fn main() -> Result<()> {
             "cnn" => Box::new(cnn_model(&vs.root())),
             _ => Box::new(mlp_model(&vs.root())),
         };
-        let history = train_epochs(&model, net.as_ref(), &vs, &train, &val, &cfg)?;
+        let (history, _) = train_epochs(&model, net.as_ref(), &vs, &train, &val, &cfg)?;
         let accuracy = predict(net.as_ref(), &data.test)?.accuracy();
         println!(
             "{model} seed {seed}: test {accuracy:.2}% in {:.1} s ({} epochs)",

@@ -76,7 +76,7 @@ fn good_raw_and_gzip_files_load_alike() {
     assert_eq!(raw.train.images.size(), vec![5, 1, 28, 28]);
     assert!(raw.train.images.equal(&gz.train.images));
     assert!(raw.train.labels.equal(&gz.train.labels));
-    assert_eq!(gz.test.label(1), 4);
+    assert_eq!(gz.test.label(1).unwrap(), 4);
 }
 
 #[test]

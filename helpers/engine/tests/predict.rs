@@ -69,7 +69,7 @@ fn predicts_drawn_digits_and_rejects_bad_files() {
         .zip(&indices)
         .filter(|(line, &i)| {
             line.split(": ").nth(1).and_then(|s| s.split(' ').next())
-                == Some(&data.test.label(i).to_string())
+                == Some(&data.test.label(i).unwrap().to_string())
         })
         .count();
     assert!(

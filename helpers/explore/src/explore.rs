@@ -45,7 +45,7 @@ pub fn saliency_grid(
     let cols = 1 + maps.len();
     let mut captions = Vec::new();
     for (r, &i) in indices.iter().enumerate() {
-        let label = test.label(i);
+        let label = test.label(i)?;
         captions.push(format!("digit {label}"));
         for (name, _, predicted) in &rows {
             let verdict = if predicted[r] == label {

@@ -99,7 +99,7 @@ pub fn seed_recipe_notebooks(data: &Mnist, epochs: usize) -> Result<Value> {
     let vs = nn::VarStore::new(mnist_helpers::device());
     let net = mlp_model(&vs.root());
     // Its progress lines go to stdout, before the JSON line that the bench reads.
-    let history = train_epochs("notebooks seed", &net, &vs, &train, &val, &cfg)?;
+    let (history, _) = train_epochs("notebooks seed", &net, &vs, &train, &val, &cfg)?;
     let test_accuracy = predict(&net, &data.test)?.accuracy();
     let epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
     Ok(

@@ -1,0 +1,98 @@
+// End-to-end: the stop button in JupyterLab, as a learner presses it. Opens 04_training, runs the
+// cells above the MLP's training, starts the training, clicks the toolbar's stop button once the
+// first epoch is done, and checks: `fit` says where it stopped, the kernel stays the same (no
+// restart), and the next cells (the history table and the curves, which read `mlp_history` and
+// the data loaded before) run without an error. Screenshot: reports/e2e_stop.png.
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, freePort, kernelIdle, launchBrowser, startLab } from './lab_server.mjs';
+
+const NOTEBOOK = '04_training.ipynb';
+const FIT_CELL = 'let mlp_history = fit("mlp"';
+const STOPPED = /stopped in epoch \d+ of \d+/;
+
+/** Runs a Run-menu item by its label. */
+async function runMenu(page, label) {
+  await page.locator('.lm-MenuBar-itemLabel', { hasText: /^Run$/ }).click();
+  await page.locator('.lm-Menu-itemLabel', { hasText: new RegExp(`^${label}$`) }).click();
+}
+
+/** The text of a code cell's outputs. */
+async function outputText(cell) {
+  return (await cell.locator('.jp-OutputArea').allTextContents()).join('\n');
+}
+
+/** Waits until `cell`'s output matches `pattern`; returns the text. */
+async function waitForOutput(page, cell, pattern, timeout) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const text = await outputText(cell);
+    if (pattern.test(text)) return text;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no output matching ${pattern} within ${timeout / 1000} s: ${(await outputText(cell)).slice(-300)}`);
+}
+
+async function stopDuringFit(page, base) {
+  await page.goto(`${base}/lab/tree/${NOTEBOOK}?reset`);
+  await kernelIdle(page, 60_000);
+  const fitCell = page.locator('.jp-Notebook .jp-CodeCell', { hasText: FIT_CELL });
+  await fitCell.locator('.jp-InputArea-editor').click();
+  await runMenu(page, 'Run All Above Selected Cell');
+  await kernelIdle(page, 600_000);
+  await fitCell.locator('.jp-InputArea-editor').click();
+  await runMenu(page, 'Run Selected Cell');
+  await waitForOutput(page, fitCell, /epoch 1\/\d+: loss/, 300_000);
+  const pressed = Date.now();
+  await page.locator('.jp-Toolbar-item[data-jp-item-name="interrupt"] button, button[title="Interrupt the kernel"]').first().click();
+  const said = await waitForOutput(page, fitCell, STOPPED, 60_000);
+  const stopSeconds = (Date.now() - pressed) / 1000;
+  await kernelIdle(page, 60_000);
+  const next = fitCell.locator('xpath=following-sibling::div[contains(@class, "jp-CodeCell")][1]');
+  const curves = next.locator('xpath=following-sibling::div[contains(@class, "jp-CodeCell")][1]');
+  await next.locator('.jp-InputArea-editor').click();
+  await runMenu(page, 'Run Selected Cell');
+  await kernelIdle(page, 120_000);
+  await curves.locator('.jp-InputArea-editor').click();
+  await runMenu(page, 'Run Selected Cell');
+  await kernelIdle(page, 120_000);
+  const table = await next.locator('.jp-OutputArea-output table').count();
+  const image = await curves.locator('.jp-OutputArea-output img').count();
+  const errors = await page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').allTextContents();
+  await page.screenshot({ path: join(ROOT, 'reports', 'e2e_stop.png') });
+  const problems = [];
+  if (!table) problems.push('after the stop, the history table cell showed no table');
+  if (!image) problems.push('after the stop, the curves cell showed no chart');
+  if (errors.length) problems.push(`error output after the stop: ${errors[0].split('\n')[0]}`);
+  const line = said.split('\n').find((l) => STOPPED.test(l));
+  return { problems, line, stopSeconds };
+}
+
+async function main() {
+  mkdirSync(join(ROOT, 'reports'), { recursive: true });
+  const tmp = mkdtempSync(join(tmpdir(), 'mnist-e2e-stop-'));
+  const [port, token] = [await freePort(), `e2e-${Math.random().toString(16).slice(2)}`];
+  const lab = await startLab(tmp, port, token);
+  const browser = await launchBrowser(join(tmp, 'profile'));
+  const page = browser.pages()[0] ?? await browser.newPage();
+  let problems = [];
+  try {
+    await page.goto(`http://127.0.0.1:${port}/lab?token=${token}`);
+    console.log(`== the stop button during ${NOTEBOOK}'s training, in JupyterLab (headless Chromium)`);
+    const r = await stopDuringFit(page, `http://127.0.0.1:${port}`);
+    problems = r.problems;
+    console.log(`   ${problems.length ? 'FAILED' : 'ok'}: stopped ${r.stopSeconds.toFixed(1)} s after the click: ${r.line?.trim()}`);
+  } catch (err) {
+    problems.push(String(err.message || err).split('\n')[0]);
+    await page.screenshot({ path: join(ROOT, 'reports', 'e2e_stop_failure.png') }).catch(() => {});
+  } finally {
+    await browser.close();
+    process.kill(-lab.pid, 'SIGTERM');
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  problems.forEach((p) => console.error(`problem: ${p}`));
+  process.exit(problems.length ? 1 : 0);
+}
+
+main();

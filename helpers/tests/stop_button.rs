@@ -1,0 +1,64 @@
+//! The stop button's contract, without a kernel (the kernel's signal path is checked under
+//! nbclient by scripts/kernel_checks.py): a stop request ends `fit` after the current batch with
+//! the completed epochs' history, the network's weights as they are, nothing saved; `evaluate`
+//! answers with a `Stopped` error; a new run is not stopped by an old request. One test in this
+//! file: the request is process-wide, so nothing else may run beside it.
+
+use mnist_helpers::config::TrainConfig;
+use mnist_helpers::data::{Mnist, Split};
+use mnist_helpers::notebook::evaluate;
+use mnist_helpers::stop;
+use mnist_helpers::train::fit;
+use std::time::Duration;
+use tch::nn;
+use tch::{Device, Kind, Tensor};
+
+/// Random images with random labels: enough batches that a run lasts well past the request.
+fn toy_mnist(n: i64) -> Mnist {
+    let split = |n: i64| Split {
+        images: Tensor::rand([n, 1, 28, 28], (Kind::Float, Device::Cpu)), // [n, 1, 28, 28]
+        labels: Tensor::randint(10, [n], (Kind::Int64, Device::Cpu)),     // [n]
+    };
+    Mnist {
+        train: split(n),
+        test: split(2000),
+    }
+}
+
+#[test]
+fn a_stop_request_ends_fit_after_its_batch_and_keeps_the_network() {
+    let out = tempfile::tempdir().unwrap();
+    std::env::set_var("MNIST_ARTIFACTS", out.path());
+    let data = toy_mnist(40_000);
+    let cfg = TrainConfig {
+        epochs: 3,
+        batch_size: 4,
+        ..TrainConfig::default()
+    };
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = mnist_helpers::model::mlp_model(&vs.root());
+    let before = vs.root().get("fc1.weight").unwrap().copy(); // [128, 784]
+
+    stop::request(); // an old request: the new run must not see it
+    let pressed = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(400));
+        stop::request();
+    });
+    let history = fit("toy", &net, &vs, &data, &cfg).expect("a stopped run is not an error");
+    pressed.join().unwrap();
+
+    assert!(history.epochs.is_empty(), "{} epochs", history.epochs.len());
+    let after = vs.root().get("fc1.weight").unwrap(); // [128, 784]
+    let moved = f64::try_from((&after - &before).abs().max()).unwrap();
+    assert!(moved > 0.0, "the network kept its initial weights");
+    let saved: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert!(saved.is_empty(), "a stopped run saved {saved:?}");
+    assert!(!stop::requested(), "the request outlived the run");
+
+    // A request while evaluating: a Stopped error, not predictions.
+    let _listening = stop::listen();
+    stop::request();
+    let err = evaluate(&net, &data.test).unwrap_err();
+    let stopped = stop::as_stopped(&err).expect("a Stopped error");
+    assert_eq!((stopped.what.as_str(), stopped.done), ("evaluation", 0));
+}

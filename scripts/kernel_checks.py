@@ -1,0 +1,157 @@
+"""A learner's path under the real kernel (part of the test command, through run_notebooks.py
+--check): the stop button during `fit` keeps every variable and the partial model; the stop button
+in a learner's endless loop leaves a usable kernel; an interrupt between cells changes nothing;
+a value of the notebook API is stored in a variable without naming its type; a panic prints at
+most three lines and the kernel keeps its variables.
+"""
+import tempfile
+import time
+
+from jupyter_client.manager import KernelManager
+
+import kernel_probe
+
+# A run long enough to be interrupted in its first epoch (13,500 batches of 4 images).
+LONG_FIT = """let cfg = TrainConfig { epochs: 3, batch_size: 4, ..Default::default() };
+tch::manual_seed(1);
+let vs = nn::VarStore::new(device());
+let net = mlp_model(&vs.root());
+let history = fit("interrupted", &net, &vs, &data, &cfg)?;"""
+# Values of the notebook API stored without `?` and without naming their types.
+UNTYPED_RESULTS = [
+    "let r1 = load_data();",
+    "let r2 = environment();",
+    "let r3 = shapes_table(&data);",
+    "let r4 = sample_grid(&data.train, 4);",
+    "let r5 = evaluate(&net, &data.test);",
+    "let r6 = history_table(&history);",
+    "let r7 = training_curves(&history);",
+    "let r8 = fit(\"quick\", &net, &vs, &data, &TrainConfig { epochs: 1, train_limit: Some(300), "
+    "..Default::default() });",
+    "let r9 = load_trained(\"nothing-here\", mlp_model);",
+    "let r10 = data.test.label(20000);",
+]
+
+
+class Kernel:
+    """A fresh kernel of the project, with cells run one at a time and their text collected."""
+
+    def __init__(self, env: dict):
+        self.manager = KernelManager(kernel_name=kernel_probe.KERNEL)
+        self.manager.start_kernel(cwd=str(kernel_probe.NOTEBOOK_DIR), env=env)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=600)
+
+    def run(self, code: str, timeout: float = 600) -> tuple:
+        """(status, text) of one cell: its stdout, stderr and error text together."""
+        out = []
+        reply = self.client.execute_interactive(code, timeout=timeout,
+                                                output_hook=lambda msg: out.append(text_of(msg)))
+        return reply["content"]["status"], "".join(out)
+
+    def run_and_interrupt(self, code: str, marker: str, wait: float) -> tuple:
+        """Starts a cell, interrupts the kernel `wait` seconds after `marker` appears in its
+        output; returns (status, text, seconds from the interrupt to the reply)."""
+        msg_id = self.client.execute(code)
+        out, interrupted_at = [], None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if interrupted_at is None and marker in "".join(out):
+                time.sleep(wait)
+                self.manager.interrupt_kernel()
+                interrupted_at = time.monotonic()
+            try:
+                msg = self.client.get_iopub_msg(timeout=0.2)
+            except Exception:  # queue.Empty: nothing new yet
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            out.append(text_of(msg))
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        reply = self.client.get_shell_msg(timeout=60)
+        took = time.monotonic() - interrupted_at if interrupted_at else None
+        return reply["content"]["status"], "".join(out), took
+
+    def close(self):
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+def text_of(msg) -> str:
+    """The text an iopub message carries (stream, error or plain-text result)."""
+    content = msg.get("content", {})
+    if msg["msg_type"] == "stream":
+        return content.get("text", "")
+    if msg["msg_type"] == "error":
+        return content.get("evalue", "") + "\n" + "\n".join(content.get("traceback", []))
+    if msg["msg_type"] in ("execute_result", "display_data"):
+        return content.get("data", {}).get("text/plain", "")
+    return ""
+
+
+def expect(problems: list, ok: bool, what: str, said: str) -> None:
+    """Records a problem unless `ok`, with what the kernel said."""
+    if ok:
+        print(f"   ok: {what}", flush=True)
+    else:
+        problems.append(f"{what}: the kernel said {said.strip()[:400]!r}")
+
+
+def panic_lines(said: str) -> list:
+    """The non-empty lines a panicking cell printed."""
+    return [line for line in said.splitlines() if line.strip()]
+
+
+def check_stop_and_mistakes(env: dict) -> list:
+    """Runs the checks in one fresh kernel; returns the problems found."""
+    print("== the stop button, a learner's mistakes (fresh kernel)", flush=True)
+    problems = []
+    with tempfile.TemporaryDirectory() as scratch:
+        kernel = Kernel({**env, "MNIST_ARTIFACTS": scratch})
+        try:
+            run_checks(kernel, problems)
+        finally:
+            kernel.close()
+    return problems
+
+
+def run_checks(kernel: Kernel, problems: list) -> None:
+    """The checks, in order: each cell depends on the ones before."""
+    status, said = kernel.run(kernel_probe.setup_cell())
+    if status != "ok":
+        problems.append(f"setup cell failed: {said.strip()[:300]}")
+        return
+    kernel.run("let data = load_data()?;\nlet keep = 41;")
+    status, said, took = kernel.run_and_interrupt(LONG_FIT, "training interrupted:", wait=1)
+    expect(problems, status == "ok" and "stopped in epoch 1 of 3" in said,
+           f"stop during fit: fit returned its history ({took and round(took, 1)} s after the "
+           f"interrupt)", said)
+    status, said = kernel.run('println!("epochs {}, keep {}", history.epochs.len(), keep + 1);\n'
+                              'let p = evaluate(&net, &data.test)?;\n'
+                              'println!("partial model: {:.1}%", p.accuracy());')
+    expect(problems, status == "ok" and "epochs 0, keep 42" in said and "partial model" in said,
+           "after the stop, the history, an earlier variable and the partial model are there",
+           said)
+    status, said = kernel.run("\n".join(UNTYPED_RESULTS) + "\nprintln!(\"stored {} {}\", "
+                              "r1.is_ok(), r10.is_err());")
+    expect(problems, status == "ok" and "stored true true" in said,
+           "values of the notebook API stored without `?` or a type", said)
+    status, said = kernel.run("let t = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));\n"
+                              "let bad = t.view([5]);")
+    lines = panic_lines(said)
+    expect(problems, 1 <= len(lines) <= 3 and "Tensor::view" in said and "frame #" not in said,
+           f"a panic in a cell prints {len(lines)} lines", said)
+    status, said = kernel.run('println!("still {}", keep + 1);')
+    expect(problems, "still 42" in said, "the kernel keeps its variables after the panic", said)
+    kernel.manager.interrupt_kernel()
+    time.sleep(1)
+    status, said = kernel.run('println!("idle {}", keep + 1);')
+    expect(problems, "idle 42" in said, "an interrupt between cells changes nothing", said)
+    status, said, took = kernel.run_and_interrupt(
+        'println!("looping");\nloop { std::hint::spin_loop(); }', "looping", wait=1)
+    expect(problems, status != "ok" and took is not None and took < 30,
+           f"the stop button ends a learner's endless loop ({took and round(took, 1)} s)", said)
+    status, said = kernel.run('let fresh = 7;\nprintln!("usable {}", fresh * 6);')
+    expect(problems, "usable 42" in said, "the kernel is usable after that", said)
