@@ -143,6 +143,10 @@ def run_checks(kernel: Kernel, problems: list) -> None:
     lines = panic_lines(said)
     expect(problems, 1 <= len(lines) <= 3 and "Tensor::view" in said and "frame #" not in said,
            f"a panic in a cell prints {len(lines)} lines", said)
+    status, said = kernel.run("let empty: Vec<i32> = Vec::new();\nlet first = empty[3];")
+    lines = panic_lines(said)
+    expect(problems, len(lines) == 2 and "in this cell" in said and "backtrace" not in said,
+           f"a panic in the cell's own code prints {len(lines)} lines, saying where", said)
     status, said = kernel.run('println!("still {}", keep + 1);')
     expect(problems, "still 42" in said, "the kernel keeps its variables after the panic", said)
     kernel.manager.interrupt_kernel()
@@ -155,3 +159,8 @@ def run_checks(kernel: Kernel, problems: list) -> None:
            f"the stop button ends a learner's endless loop ({took and round(took, 1)} s)", said)
     status, said = kernel.run('let fresh = 7;\nprintln!("usable {}", fresh * 6);')
     expect(problems, "usable 42" in said, "the kernel is usable after that", said)
+    status, said, took = kernel.run_and_interrupt(
+        'println!("again");\nloop { std::hint::spin_loop(); }', "again", wait=1)
+    expect(problems, status != "ok" and took is not None and took < 30,
+           f"the stop button ends a loop in the restarted process too ({took and round(took, 1)} s)",
+           said)

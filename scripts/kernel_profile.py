@@ -21,8 +21,9 @@ from jupyter_client.manager import KernelManager
 
 import kernel_probe
 
-EXEC = re.compile(r'^(\d+) (\d+\.\d+) execve\("([^"]+)", \[(.*)\]')
-EXIT = re.compile(r'^(\d+) (\d+\.\d+) \+\+\+ exited')
+EXEC = re.compile(r'^(\d+) (\d+\.\d+) execve\("([^"]+)", \[(.*)')
+RESUMED = re.compile(r'^(\d+) (\d+\.\d+) <\.\.\. execve resumed>.*= 0$')
+EXIT = re.compile(r'^(\d+) (\d+\.\d+) exit_group\(')
 
 
 def traced_spec(log: Path, folder: Path) -> str:
@@ -31,7 +32,8 @@ def traced_spec(log: Path, folder: Path) -> str:
     name = "mnist-rust-profile"
     target = folder / "kernels" / name
     target.mkdir(parents=True)
-    argv = ["strace", "-f", "-ttt", "-qq", "-e", "trace=execve", "-e", "signal=none",
+    argv = ["strace", "-f", "-ttt", "-qq", "-v", "-s", "64", "--seccomp-bpf",
+            "-e", "trace=execve,exit_group", "-e", "signal=none",
             "-o", str(log)] + spec.argv
     (target / "kernel.json").write_text(json.dumps({
         "argv": argv, "display_name": "profile", "language": "rust",
@@ -40,11 +42,16 @@ def traced_spec(log: Path, folder: Path) -> str:
 
 
 def processes(log: Path) -> list:
-    """(program, first argument words, start, end) of every process the kernel ran."""
-    starts, ends = {}, {}
+    """(program, arguments, start, end) of every program the kernel ran (successful execs)."""
+    starts, ends, pending = {}, {}, {}
     for line in log.read_text(errors="replace").splitlines():
         if m := EXEC.match(line):
-            starts.setdefault(m[1], (Path(m[3]).name, m[4][:400], float(m[2])))
+            if line.endswith("<unfinished ...>"):
+                pending[m[1]] = (Path(m[3]).name, m[4][:600])
+            elif line.endswith("= 0"):
+                starts[m[1]] = (Path(m[3]).name, m[4][:600], float(m[2]))
+        elif (m := RESUMED.match(line)) and m[1] in pending:
+            starts[m[1]] = (*pending.pop(m[1]), float(m[2]))
         elif m := EXIT.match(line):
             ends[m[1]] = float(m[2])
     return [(prog, args, start, ends.get(pid, start)) for pid, (prog, args, start) in starts.items()]
@@ -90,6 +97,8 @@ def profile() -> list:
             client.stop_channels()
             manager.shutdown_kernel(now=True)
         procs = processes(log)
+        if os.environ.get("KEEP_STRACE"):
+            shutil.copy(log, os.environ["KEEP_STRACE"])
     return [{"cell": label, **split_cell(procs, s, e)} for label, s, e in spans]
 
 

@@ -82,7 +82,7 @@ fn at_load() {
     load_cuda_backend();
     if std::env::var_os(KERNEL_ENV).is_some() {
         panics::install(true);
-        #[cfg(unix)]
+        #[cfg(target_os = "linux")]
         stop::install_handler();
     }
 }

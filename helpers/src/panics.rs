@@ -6,6 +6,7 @@
 //! threads, so nothing swaps it back and forth.
 
 use std::cell::Cell;
+use std::io::Write;
 use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
 use std::sync::Once;
 
@@ -26,7 +27,11 @@ pub fn install(compact: bool) {
                 return;
             }
             if compact {
-                eprintln!("{}", report(info));
+                // On stdout, in one write: evcxr forwards stderr on a thread of its own, and a
+                // line that arrives after the cell's end is lost; stdout reaches the cell in order.
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", report(info));
+                let _ = out.flush();
             } else {
                 previous(info);
             }

@@ -4,7 +4,9 @@
 //! every batch, so they end cleanly and the kernel keeps every variable. Any other running cell (a
 //! learner's own `loop {}`), or a second interrupt while one is pending, ends the user-code
 //! process as evcxr's own interrupt does: variables are lost, the kernel stays usable. An
-//! interrupt while no cell runs is ignored.
+//! interrupt while no cell runs is ignored. Only the first case is decided in the signal handler;
+//! the others go to a watcher thread, which looks at what the main thread does once the handler
+//! has returned (evcxr's runtime waits in `read` on standard input between cells). Linux only.
 //!
 //! evcxr links this crate into every cell's library, so each library has its own copy of these
 //! statics: each one installs its handler when it is loaded, and the cell that runs is always the
@@ -12,7 +14,7 @@
 
 use anyhow::Result;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 /// How many stoppable loops are running now (they nest: `fit` validates with `evaluate_loss`).
 static LISTENERS: AtomicUsize = AtomicUsize::new(0);
@@ -111,10 +113,10 @@ pub fn action(cell_running: bool, listening: bool, already_requested: bool) -> A
     }
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 pub use unix::install_handler;
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod unix {
     use super::*;
 
@@ -124,8 +126,15 @@ mod unix {
 and its variables are lost (types, functions and :dep lines stay). fit, evaluate and 07's maps \
 stop after their current batch and keep everything.\n";
 
-    /// Installs the SIGINT handler for this process (replacing any earlier one).
+    /// Process-wide (not per library): the write end of the pipe that wakes the watcher thread.
+    const WAKE_ENV: &str = "MNIST_STOP_WAKE_FD";
+    /// Where this library's handler writes to wake the watcher (-1: no watcher, end at once).
+    static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+
+    /// Installs the SIGINT handler for this process (replacing any earlier one), and starts the
+    /// watcher thread if this process has none yet.
     pub fn install_handler() {
+        WAKE_FD.store(watcher_fd(), Ordering::SeqCst);
         // SAFETY: a zeroed sigaction with a plain handler and an empty mask is valid; the handler
         // only touches atomics and calls async-signal-safe functions.
         unsafe {
@@ -137,46 +146,73 @@ stop after their current batch and keep everything.\n";
         }
     }
 
+    /// Asks a stoppable loop to stop; anything else is for the watcher to judge, outside the
+    /// handler (the handler may run on the main thread, which then is not in its `read`).
     extern "C" fn on_interrupt(_: libc::c_int) {
-        let listening = LISTENERS.load(Ordering::SeqCst) > 0;
-        match action(cell_running(), listening, requested()) {
-            Action::Ignore => {}
-            Action::AskToStop => request(),
-            Action::EndProcess => {
-                // SAFETY: write and _exit are async-signal-safe.
-                unsafe {
-                    libc::write(2, ENDED.as_ptr().cast(), ENDED.len());
-                    libc::_exit(130);
-                }
+        if LISTENERS.load(Ordering::SeqCst) > 0 && !requested() {
+            request();
+            return;
+        }
+        let fd = WAKE_FD.load(Ordering::SeqCst);
+        // SAFETY: write is async-signal-safe; the buffer is a constant.
+        if fd < 0 || unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) } != 1 {
+            end_process();
+        }
+    }
+
+    /// The watcher's pipe (write end): the one this process already has, or a new one with its
+    /// thread. The descriptor is kept in the environment, which all of evcxr's cell libraries
+    /// share (each library has its own statics).
+    fn watcher_fd() -> i32 {
+        if let Some(fd) = std::env::var(WAKE_ENV).ok().and_then(|v| v.parse().ok()) {
+            return fd;
+        }
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into `fds`.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return -1;
+        }
+        let [read_end, write_end] = fds;
+        let spawned = std::thread::Builder::new()
+            .name("mnist-stop-watcher".into())
+            .spawn(move || watch(read_end));
+        if spawned.is_err() {
+            return -1;
+        }
+        std::env::set_var(WAKE_ENV, write_end.to_string());
+        write_end
+    }
+
+    /// For each interrupt that no stoppable loop took: once the main thread is back from the
+    /// handler, ends the process if a cell is running; between cells, does nothing.
+    fn watch(read_end: i32) {
+        let mut byte = [0u8; 1];
+        // SAFETY: reads one byte into a buffer of ours.
+        while unsafe { libc::read(read_end, byte.as_mut_ptr().cast(), 1) } == 1 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if action(cell_running(), false, false) == Action::EndProcess {
+                end_process();
             }
+        }
+    }
+
+    /// Ends the user-code process as evcxr's own interrupt does (evcxr starts a new one).
+    fn end_process() {
+        // SAFETY: write and _exit are async-signal-safe.
+        unsafe {
+            libc::write(2, ENDED.as_ptr().cast(), ENDED.len());
+            libc::_exit(130);
         }
     }
 
     /// False when the process's main thread waits in `read` on standard input: that is evcxr's
-    /// runtime between cells. Reads `/proc/self/task/PID/syscall` with signal-safe calls only;
-    /// without /proc (not Linux) a cell counts as running.
+    /// runtime between cells. Without /proc (not Linux) a cell counts as running.
     fn cell_running() -> bool {
-        let mut path = *b"/proc/self/task/0000000000/syscall\0";
-        // SAFETY: getpid, open, read and close are async-signal-safe; buffers are ours.
-        unsafe {
-            write_decimal(&mut path[16..26], libc::getpid() as u64);
-            let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY);
-            if fd < 0 {
-                return true;
-            }
-            let mut buf = [0u8; 64];
-            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-            libc::close(fd);
-            n <= 0 || !waits_on_stdin(&buf[..n as usize])
-        }
-    }
-
-    /// Writes `value` right-aligned into `out`, padded with leading zeros (/proc accepts them).
-    fn write_decimal(out: &mut [u8], mut value: u64) {
-        for slot in out.iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() };
+        std::fs::read(format!("/proc/self/task/{pid}/syscall"))
+            .map(|line| !waits_on_stdin(&line))
+            .unwrap_or(true)
     }
 
     /// True for a `syscall` line that says "read on file descriptor 0".
@@ -209,13 +245,6 @@ stop after their current batch and keep everything.\n";
             assert!(!waits_on_stdin(
                 b"202 0x7f 0x80 0x0 0x0 0x0 0x0 0x7ffd 0x7f"
             ));
-        }
-
-        #[test]
-        fn pads_the_pid() {
-            let mut out = *b"0000000000";
-            write_decimal(&mut out, 4242);
-            assert_eq!(&out, b"0000004242");
         }
     }
 }
