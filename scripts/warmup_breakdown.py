@@ -2,7 +2,10 @@
 a kernel build folder (target/kernels/N): each unit's `invoked.timestamp` is written when it
 starts and its fingerprint when it ends. Units overlap (cargo runs two jobs on two cores), so the
 parts add up to more than the warm-up's wall time; the shares say where the compiling goes.
-Usage: python scripts/warmup_breakdown.py [BUILD_FOLDER]   (default: target/kernels/0)
+A build script's run has no start record: it counts from when its script was built (an upper
+bound: cargo may have started it later).
+Usage: python scripts/warmup_breakdown.py [BUILD_FOLDER [UNTIL]]   (default: target/kernels/0;
+UNTIL, seconds since the epoch: leave out units that ended later, such as rebuilds after setup)
 """
 import sys
 from collections import defaultdict
@@ -20,17 +23,35 @@ GROUPS = [("torch-sys (libtorch's C++ wrapper, build script)", ("torch-sys",)),
           ("the cells (ctx)", ("ctx",))]
 
 
-def units(folder: Path) -> list:
-    """(unit name, seconds) for every unit with a start and an end record."""
-    found = []
-    for fingerprint in folder.glob("target/**/.fingerprint/*"):
+def units(folder: Path, until: float) -> list:
+    """(unit name, seconds, "rustc" or "script") for every unit with a start and an end record. A build script's run
+    has no start record: it is taken to start when its build script was built."""
+    found, script_built = [], {}
+    fingerprints = sorted(folder.glob("target/**/.fingerprint/*"))
+    for fingerprint in fingerprints:
+        built = fingerprint / "build-script-build-script-build"
+        if built.exists():
+            script_built[crate_name(fingerprint)] = built.stat().st_mtime
+    for fingerprint in fingerprints:
         start = fingerprint / "invoked.timestamp"
+        ran = fingerprint / "run-build-script-build-script-build"
         ends = [f for f in fingerprint.iterdir() if f.suffix != ".timestamp"
                 and not f.name.startswith("dep-") and f.name != "output-lib"]
         if start.exists() and ends:
-            end = max(f.stat().st_mtime for f in ends)
-            found.append((fingerprint.name.rsplit("-", 1)[0], max(end - start.stat().st_mtime, 0)))
+            began, kind = start.stat().st_mtime, "rustc"
+        elif ran.exists() and crate_name(fingerprint) in script_built:
+            began, kind = script_built[crate_name(fingerprint)], "script"
+        else:
+            continue
+        end = max(f.stat().st_mtime for f in ends)
+        if end <= until:
+            found.append((crate_name(fingerprint), max(end - began, 0), kind))
     return found
+
+
+def crate_name(fingerprint: Path) -> str:
+    """`torch-sys` for a fingerprint folder named `torch-sys-0123456789abcdef`."""
+    return fingerprint.name.rsplit("-", 1)[0]
 
 
 def group_of(name: str) -> str:
@@ -43,22 +64,27 @@ def group_of(name: str) -> str:
 
 def main() -> int:
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target" / "kernels" / "0"
-    found = units(folder)
+    until = float(sys.argv[2]) if len(sys.argv) > 2 else float("inf")
+    found = units(folder, until)
     if not found:
         print(f"warmup_breakdown: no cargo records under {folder}", file=sys.stderr)
         return 1
+    compiled = [(n, t) for n, t, kind in found if kind == "rustc"]
     totals, counts = defaultdict(float), defaultdict(int)
-    for name, seconds in found:
+    for name, seconds in compiled:
         totals[group_of(name)] += seconds
         counts[group_of(name)] += 1
     everything = sum(totals.values())
-    print(f"| part | units | seconds (summed over units) | share |")
+    print("| part (rustc) | crates | seconds (summed over crates) | share |")
     print("| --- | --- | --- | --- |")
     for label, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
         print(f"| {label} | {counts[label]} | {seconds:.0f} | {100 * seconds / everything:.0f}% |")
-    print(f"| all | {len(found)} | {everything:.0f} | 100% |")
-    slowest = sorted(found, key=lambda u: -u[1])[:8]
-    print("\nslowest units: " + ", ".join(f"{n} {s:.0f} s" for n, s in slowest))
+    print(f"| all | {len(compiled)} | {everything:.0f} | 100% |")
+    slowest = sorted(compiled, key=lambda u: -u[1])[:8]
+    print("\nslowest crates: " + ", ".join(f"{n} {s:.0f} s" for n, s in slowest))
+    native = [(n, t) for n, t, kind in found if kind == "script" and n.endswith("-sys")]
+    print("build scripts that compile C/C++ (at most): "
+          + ", ".join(f"{n} {t:.0f} s" for n, t in sorted(native, key=lambda u: -u[1])))
     return 0
 
 
