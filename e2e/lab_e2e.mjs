@@ -3,11 +3,9 @@
 // no error output, inline images rendered with non-zero size, the expected chart visible; where
 // the notebook shows the draw-a-digit canvas (07), the checks of canvas_checks.mjs.
 // Screenshots go to reports/. Usage: node e2e/lab_e2e.mjs NOTEBOOK:CELL_TEXT ...
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkCanvas } from './canvas_checks.mjs';
-import { ROOT, RUN_TIMEOUT_MS, freePort, kernelIdle, launchBrowser, startLab } from './lab_server.mjs';
+import { ROOT, RUN_TIMEOUT_MS, kernelIdle, runInLab } from './lab_server.mjs';
 
 /** Opens `notebook`, runs all cells through the Run menu, and checks what the page shows. */
 async function runNotebook(page, base, notebook, chartText) {
@@ -48,37 +46,23 @@ function failures(r) {
 
 async function main() {
   const targets = process.argv.slice(2).map((a) => a.split(':'));
-  mkdirSync(join(ROOT, 'reports'), { recursive: true });
-  const tmp = mkdtempSync(join(tmpdir(), 'mnist-e2e-'));
-  const [port, token] = [await freePort(), `e2e-${Math.random().toString(16).slice(2)}`];
-  const lab = await startLab(tmp, port, token);
-  const browser = await launchBrowser(join(tmp, 'profile'));
-  let problems = [];
-  const page = browser.pages()[0] ?? await browser.newPage();
-  try {
-    await page.goto(`http://127.0.0.1:${port}/lab?token=${token}`);
+  const problems = await runInLab('e2e', 'e2e_failure.png', async (page, base) => {
+    let found = [];
     for (const [notebook, chartText] of targets) {
       console.log(`== ${notebook} in JupyterLab (headless Chromium)`);
-      const r = await runNotebook(page, `http://127.0.0.1:${port}`, notebook, chartText);
+      const r = await runNotebook(page, base, notebook, chartText);
       const bad = failures(r);
       console.log(`   ${bad.length ? 'FAILED' : 'ok'}: ${r.cells} cells, ${r.images.length} images, ` +
         `${r.errors.length} errors, ${r.seconds.toFixed(0)} s; screenshot ${r.shot}`);
-      problems = problems.concat(bad);
+      found = found.concat(bad);
       if (await page.locator('.jp-Notebook .mnist-draw').count()) {
         const c = await checkCanvas(page, `${notebook} in JupyterLab`, join(ROOT, 'reports', 'e2e_canvas_lab.png'));
         console.log(`   canvas: ${c.problems.length ? 'FAILED' : `ok: ${c.summary}`}`);
-        problems = problems.concat(c.problems);
+        found = found.concat(c.problems);
       }
     }
-  } catch (err) {
-    problems.push(String(err.message || err).split('\n')[0]);
-    await page.screenshot({ path: join(ROOT, 'reports', 'e2e_failure.png') }).catch(() => {});
-  } finally {
-    await browser.close();
-    process.kill(-lab.pid, 'SIGTERM');
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  problems.forEach((p) => console.error(`problem: ${p}`));
+    return found;
+  });
   console.log(`e2e: ${targets.length - Math.min(problems.length, targets.length)} passed, ${problems.length} failed`);
   process.exit(problems.length ? 1 : 0);
 }

@@ -2,7 +2,8 @@
 // (./scripts/lab.sh) started on a free port with clean, quiet settings.
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,4 +66,30 @@ export function launchBrowser(profile, viewport = { width: 1400, height: 1000 })
   return chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS,
     viewport });
+}
+
+/** Starts JupyterLab and Chromium in a fresh temporary folder, runs `body(page, base)` (which
+ * returns a list of problems), takes a failure screenshot `failureShot` on an exception, stops
+ * both, prints the problems and exits with their verdict. */
+export async function runInLab(name, failureShot, body) {
+  mkdirSync(join(ROOT, 'reports'), { recursive: true });
+  const tmp = mkdtempSync(join(tmpdir(), `mnist-${name}-`));
+  const [port, token] = [await freePort(), `e2e-${Math.random().toString(16).slice(2)}`];
+  const lab = await startLab(tmp, port, token);
+  const browser = await launchBrowser(join(tmp, 'profile'));
+  const page = browser.pages()[0] ?? await browser.newPage();
+  let problems = [];
+  try {
+    await page.goto(`http://127.0.0.1:${port}/lab?token=${token}`);
+    problems = await body(page, `http://127.0.0.1:${port}`);
+  } catch (err) {
+    problems.push(String(err.message || err).split('\n')[0]);
+    await page.screenshot({ path: join(ROOT, 'reports', failureShot) }).catch(() => {});
+  } finally {
+    await browser.close();
+    process.kill(-lab.pid, 'SIGTERM');
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  problems.forEach((p) => console.error(`problem: ${p}`));
+  return problems;
 }

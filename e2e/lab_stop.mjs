@@ -3,10 +3,8 @@
 // first epoch is done, and checks: `fit` says where it stopped, the kernel stays the same (no
 // restart), and the next cells (the history table and the curves, which read `mlp_history` and
 // the data loaded before) run without an error. Screenshot: reports/e2e_stop.png.
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, freePort, kernelIdle, launchBrowser, startLab } from './lab_server.mjs';
+import { ROOT, kernelIdle, runInLab } from './lab_server.mjs';
 
 const NOTEBOOK = '04_training.ipynb';
 const FIT_CELL = 'let mlp_history = fit("mlp"';
@@ -70,28 +68,12 @@ async function stopDuringFit(page, base) {
 }
 
 async function main() {
-  mkdirSync(join(ROOT, 'reports'), { recursive: true });
-  const tmp = mkdtempSync(join(tmpdir(), 'mnist-e2e-stop-'));
-  const [port, token] = [await freePort(), `e2e-${Math.random().toString(16).slice(2)}`];
-  const lab = await startLab(tmp, port, token);
-  const browser = await launchBrowser(join(tmp, 'profile'));
-  const page = browser.pages()[0] ?? await browser.newPage();
-  let problems = [];
-  try {
-    await page.goto(`http://127.0.0.1:${port}/lab?token=${token}`);
+  const problems = await runInLab('e2e-stop', 'e2e_stop_failure.png', async (page, base) => {
     console.log(`== the stop button during ${NOTEBOOK}'s training, in JupyterLab (headless Chromium)`);
-    const r = await stopDuringFit(page, `http://127.0.0.1:${port}`);
-    problems = r.problems;
-    console.log(`   ${problems.length ? 'FAILED' : 'ok'}: stopped ${r.stopSeconds.toFixed(1)} s after the click: ${r.line?.trim()}`);
-  } catch (err) {
-    problems.push(String(err.message || err).split('\n')[0]);
-    await page.screenshot({ path: join(ROOT, 'reports', 'e2e_stop_failure.png') }).catch(() => {});
-  } finally {
-    await browser.close();
-    process.kill(-lab.pid, 'SIGTERM');
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  problems.forEach((p) => console.error(`problem: ${p}`));
+    const r = await stopDuringFit(page, base);
+    console.log(`   ${r.problems.length ? 'FAILED' : 'ok'}: stopped ${r.stopSeconds.toFixed(1)} s after the click: ${r.line?.trim()}`);
+    return r.problems;
+  });
   process.exit(problems.length ? 1 : 0);
 }
 
