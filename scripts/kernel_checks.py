@@ -31,6 +31,32 @@ UNTYPED_RESULTS = [
     "let r9 = load_trained(\"nothing-here\", mlp_model);",
     "let r10 = data.test.label(20000);",
 ]
+# The rest of the prelude's functions that return a value, on values the checks already have.
+UNTYPED_MORE = """let t = load_trained("quick", mlp_model)?;
+let s1 = class_count_chart(&data);
+let s2 = pixel_histogram(&data.train);
+let s3 = mean_digits(&data.train);
+let s4 = normalisation_table(&data);
+let s5 = split_table(&data, &cfg);
+let s6 = summary(&vs, "mlp");
+let s7 = forward_pass(&net, &data.test, 8);
+let s8 = first_batch(&data.train, 4);
+let s9 = compare_curves(&[&history]);
+let s10 = confusion_table(&p);
+let s11 = per_class_table(&p);
+let s12 = confusion_heatmap(&p, "mlp");
+let s13 = misclassified_grid(&p, &data.test, 4);
+let s14 = confused_pairs_table(&p, 3);
+let s15 = pick_examples(&data.test, 3, 1);
+let s16 = example_digits(&data.test, &s15);
+let s17 = probability_chart(&p, &s15);
+let s18 = show_source("training loop");
+let s19 = first_layer_weights(&t, 4);
+let s20 = comparison_table(&[(&t, &p)]);
+let s21 = save_evaluation(&[(&t, &p)]);
+let s22 = save_model(&vs, &history);
+let s23 = environment();
+println!("stored all {}", s4.is_ok() && s13.is_ok() && s20.is_ok());"""
 
 
 class Kernel:
@@ -138,6 +164,9 @@ def run_checks(kernel: Kernel, problems: list) -> None:
                               "r1.is_ok(), r10.is_err());")
     expect(problems, status == "ok" and "stored true true" in said,
            "values of the notebook API stored without `?` or a type", said)
+    status, said = kernel.run(UNTYPED_MORE)
+    expect(problems, status == "ok" and "stored all true" in said,
+           "every other value of the prelude stored without `?` or a type", said)
     status, said = kernel.run("let t = Tensor::zeros([2, 3], (Kind::Float, Device::Cpu));\n"
                               "let bad = t.view([5]);")
     lines = panic_lines(said)

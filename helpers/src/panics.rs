@@ -155,7 +155,8 @@ pub fn place(frames: &[String]) -> String {
 
 /// A cell's own frame as a learner would name it.
 fn caller_name(frame: &str) -> String {
-    if frame.contains("run_user_code") {
+    // A cell's own functions may have no symbol left (evcxr strips the cells' libraries).
+    if frame.contains("run_user_code") || frame == "<unknown>" {
         "this cell".to_string()
     } else if frame.starts_with("ctx::") || frame.starts_with("<ctx::") {
         format!("{} (defined in a cell)", short_name(frame))
@@ -255,6 +256,8 @@ mod tests {
         );
         assert_eq!(place(&frames[..3]), "in Tensor::view");
         assert_eq!(place(&frames[4..]), "in this cell");
+        let unnamed = ["core::panicking::panic_bounds_check", "<unknown>"].map(String::from);
+        assert_eq!(place(&unnamed), "in this cell");
     }
 
     #[test]
