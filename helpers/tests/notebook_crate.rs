@@ -5,7 +5,9 @@ use mnist_helpers::config::{Schedule, TrainConfig};
 use std::path::{Path, PathBuf};
 
 /// The most lines of code the notebooks' crate may have (issue: a kernel compiles all of it).
-const MAX_CODE_LINES: usize = 2_500;
+/// 2,500 until the stop button (`stop.rs`) and the two-line panic report (`panics.rs`) came in,
+/// about 250 lines; the crate recompiles in about 10 s on the 2-core Intel Xeon.
+const MAX_CODE_LINES: usize = 2_800;
 /// The most for notebook 07's own crate (`helpers/explore`), which only 07's kernel compiles.
 const MAX_EXPLORE_LINES: usize = 600;
 

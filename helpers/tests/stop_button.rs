@@ -37,7 +37,8 @@ fn a_stop_request_ends_fit_after_its_batch_and_keeps_the_network() {
     };
     let vs = nn::VarStore::new(Device::Cpu);
     let net = mnist_helpers::model::mlp_model(&vs.root());
-    let before = vs.root().get("fc1.weight").unwrap().copy(); // [128, 784]
+    let fc1 = |vs: &nn::VarStore| vs.variables()["fc1.weight"].copy(); // [128, 784]
+    let before = fc1(&vs);
 
     stop::request(); // an old request: the new run must not see it
     let pressed = std::thread::spawn(|| {
@@ -48,7 +49,7 @@ fn a_stop_request_ends_fit_after_its_batch_and_keeps_the_network() {
     pressed.join().unwrap();
 
     assert!(history.epochs.is_empty(), "{} epochs", history.epochs.len());
-    let after = vs.root().get("fc1.weight").unwrap(); // [128, 784]
+    let after = fc1(&vs);
     let moved = f64::try_from((&after - &before).abs().max()).unwrap();
     assert!(moved > 0.0, "the network kept its initial weights");
     let saved: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
