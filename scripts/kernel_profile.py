@@ -21,9 +21,9 @@ from jupyter_client.manager import KernelManager
 
 import kernel_probe
 
-EXEC = re.compile(r'^(\d+) (\d+\.\d+) execve\("([^"]+)", \[(.*)')
-RESUMED = re.compile(r'^(\d+) (\d+\.\d+) <\.\.\. execve resumed>.*= 0$')
-EXIT = re.compile(r'^(\d+) (\d+\.\d+) exit_group\(')
+EXEC = re.compile(r'^(\d+)\s+(\d+\.\d+) execve\("([^"]+)", \[(.*)')
+RESUMED = re.compile(r'^(\d+)\s+(\d+\.\d+) <\.\.\. execve resumed>.*= 0$')
+EXIT = re.compile(r'^(\d+)\s+(\d+\.\d+) exit_group\(')
 
 
 def traced_spec(log: Path, folder: Path) -> str:

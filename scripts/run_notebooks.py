@@ -201,7 +201,7 @@ def write_docs_figures(records: list, probe: dict, setup: dict) -> None:
              f"Written by `scripts/run_notebooks.py` (the main job) on {time.strftime('%Y-%m-%d')}, "
              f"{cpu_model()}, {os.cpu_count()} cores. Seconds.", ""]
     if setup:
-        lines += ["| setup step | seconds |", "| --- | --- |"]
+        lines += ["| the last setup's steps (a rerun skips what is in place) | seconds |", "| --- | --- |"]
         lines += [f"| {k} | {v} |" for k, v in setup.get("steps", {}).items()]
         lines += [f"| **total** (setup of {setup.get('date')}) | **{setup.get('total')}** |", ""]
     if probe:
