@@ -78,11 +78,11 @@ pub const KERNEL_ENV: &str = "MNIST_KERNEL";
 /// CUDA?" (`tch::manual_seed` asks), so its CUDA library is loaded first; and in the project's
 /// kernel, the stop button's handler ([`stop`]) and the two-line panic report ([`panics`]) are
 /// installed (each cell's library installs its own: see [`stop`]).
+#[cfg(target_os = "linux")]
 fn at_load() {
     load_cuda_backend();
     if std::env::var_os(KERNEL_ENV).is_some() {
         panics::install(true);
-        #[cfg(target_os = "linux")]
         stop::install_handler();
     }
 }
