@@ -26,7 +26,7 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 pub struct Stopped {
     /// What was stopped ("evaluation", "training").
     pub what: String,
-    /// Batches done before the stop, and the batches there were.
+    /// Batches done before the stop.
     pub done: usize,
     /// Batches in all.
     pub total: usize,
