@@ -21,9 +21,10 @@ def kernel_spec(evcxr: str) -> dict:
         "argv": [launcher, evcxr, "--control_file", "{connection_file}"],
         "display_name": "Rust (mnist)",
         "language": "rust",
-        # SIGINT to the kernel's process group; scripts/kernel.sh and helpers/src/stop.rs turn it
-        # into a stop after the current batch (evcxr's "message" interrupt kills every variable).
-        "interrupt_mode": "signal",
+        # On Linux, SIGINT to the kernel's process group; scripts/kernel.sh and helpers/src/stop.rs
+        # turn it into a stop after the current batch (evcxr's "message" interrupt, kept where the
+        # crate has no handler, kills every variable).
+        "interrupt_mode": "signal" if sys.platform.startswith("linux") else "message",
         "env": env,
     }
 
