@@ -4,7 +4,7 @@ and bench/burn_ref) in turn on this machine with the same thread count, and prin
 ratios (ours / theirs).
 
 Writes reports/bench/results.json (every run), table.md, ratios.json and ratios.png (bar chart).
-Called by scripts/bench.sh, which sets everything up first; see the README's "Benchmark".
+Called by scripts/bench.sh, which sets everything up first; see docs/benchmark.md.
 """
 import argparse
 import datetime
@@ -30,7 +30,7 @@ NUMPY = [BENCH_PY, str(ROOT / "bench" / "numpy_load.py")]
 PEERS_BIN = ROOT / "target" / "peers" / "release"
 CANDLE = [str(PEERS_BIN / "candle_ref")]
 BURN = [str(PEERS_BIN / "burn_ref")]
-README = ROOT / "README.md"
+README = ROOT / "docs" / "benchmark.md"
 CONVNET_CAP = 15  # epochs the PyTorch convnet may take to reach 99.0% before "not reached"
 SHORT = {  # chart labels
     "seed recipe s/epoch vs PyTorch": "seed vs PyTorch",
@@ -223,10 +223,10 @@ def update_readme(table):
     text = README.read_text()
     start, end = "<!-- bench:start -->", "<!-- bench:end -->"
     if start not in text or end not in text:
-        sys.exit("bench: README.md has no bench markers; table not copied")
+        sys.exit("bench: docs/benchmark.md has no bench markers; table not copied")
     head, rest = text.split(start, 1)
     README.write_text(head + start + "\n" + table + end + rest.split(end, 1)[1])
-    print("bench: README.md table updated")
+    print("bench: docs/benchmark.md table updated")
 
 
 def main():
@@ -239,7 +239,7 @@ def main():
     parser.add_argument("--best", action="store_true", help="also train the best CNN recipe once")
     parser.add_argument("--no-burn", dest="burn", action="store_false",
                         help="leave burn out of the seed recipe (its build is the slowest)")
-    parser.add_argument("--update-readme", action="store_true", help="copy the table into README.md")
+    parser.add_argument("--update-readme", action="store_true", help="copy the table into docs/benchmark.md")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="cuda: ours, the notebooks' path and PyTorch on the GPU (seed, convnet, best), "
                              "into reports/bench/cuda/")

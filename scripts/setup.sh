@@ -49,7 +49,7 @@ finish() {
 
 need_tools() {
   for tool in python3 cargo npm; do
-    command -v "$tool" >/dev/null || die "$tool is missing: install it first (see README)"
+    command -v "$tool" >/dev/null || die "$tool is missing: install it first (see the README)"
   done
   if ! command -v ccache >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     step "installing ccache (caches libtorch's C++ wrapper between kernels)"
