@@ -23,9 +23,10 @@ LATER_CELLS = ["let y = x + 1;", "println!(\"{}\", y * 2);", "let z = vec![x, y]
                "z.len()"]
 
 
-def setup_cell() -> str:
-    """The setup cell that every notebook opens with (01's)."""
-    nb = nbformat.read(str(NOTEBOOK_DIR / "01_imports.ipynb"), as_version=4)
+def setup_cell(notebook: str = "01_imports") -> str:
+    """A notebook's setup cell, its first code cell (01's by default: every notebook but 07,
+    which adds its own crate, opens with the same one)."""
+    nb = nbformat.read(str(NOTEBOOK_DIR / f"{notebook}.ipynb"), as_version=4)
     return next(c.source for c in nb.cells if c.cell_type == "code")
 
 

@@ -323,8 +323,7 @@ def check_shape_mistake() -> list:
     print("== a network that does not fit MNIST, under the kernel (one line, variables kept)",
           flush=True)
     book = nbformat.read(str(NOTEBOOK_DIR / "04_training.ipynb"), as_version=4)
-    setup = next(c for c in book.cells if c.cell_type == "code")
-    cells = [setup.source, "let data = load_data()?;\nlet keep = 41;",
+    cells = [kernel_probe.setup_cell("04_training"), "let data = load_data()?;\nlet keep = 41;",
              """let vs = nn::VarStore::new(device());
 let bad = {
     let p = vs.root();
@@ -364,12 +363,11 @@ def warm() -> int:
     in fresh kernels so that later kernels start warm."""
     for name in ("01_imports", "07_explore"):
         nb = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
-        setup = next(c for c in nb.cells if c.cell_type == "code")
         # Online here (setup may download from the crate registry): the kernel resolves the
         # helper crates' dependencies itself, without our Cargo.lock, and may want versions cargo
         # has not downloaded yet. The notebooks then run offline from that cache.
-        setup.source = "\n".join(l for l in setup.source.splitlines() if l.strip() != ":offline 1")
-        nb.cells = [setup]
+        source = kernel_probe.setup_cell(name).splitlines()
+        nb.cells = [nbformat.v4.new_code_cell("\n".join(l for l in source if l.strip() != ":offline 1"))]
         print(f"warming the kernel for {name} (the first time compiles tch, polars and plotters: "
               "minutes)", flush=True)
         err, seconds = execute(nb, "warm")
