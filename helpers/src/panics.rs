@@ -63,12 +63,44 @@ fn report(info: &PanicHookInfo) -> String {
         .or_else(|| info.payload().downcast_ref::<&str>().copied())
         .unwrap_or("panic");
     let frames = frame_names(&std::backtrace::Backtrace::force_capture().to_string());
+    let mut place = place(&frames);
+    // tch's code instantiated inside a cell's library can show no symbol (`<unknown>`): then
+    // the panic's location, a line of tch's source, still names the function.
+    let unnamed = frames
+        .iter()
+        .find(|f| !is_machinery(f))
+        .is_some_and(|f| f == "<unknown>");
+    if let Some(function) = info
+        .location()
+        .and_then(|l| tch_function_at(l.file(), l.line()))
+    {
+        if unnamed {
+            place = format!("in {}, called from this cell", short_name(&function));
+        }
+    }
     let source = if text.contains("Torch(\"") {
         "libtorch: "
     } else {
         ""
     };
-    format!("error: {source}{}\n  {}", first_line(text), place(&frames))
+    format!("error: {source}{}\n  {place}", first_line(text))
+}
+
+/// `tch::Tensor::view` for a line inside `pub fn view` of tch's generated tensor code.
+fn tch_function_at(file: &str, line: u32) -> Option<String> {
+    if !file.contains("tch-") || !file.contains("tensor") {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let name = text
+        .lines()
+        .take(line as usize)
+        .filter_map(|l| l.trim_start().strip_prefix("pub fn "))
+        .last()?
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()?
+        .to_string();
+    Some(format!("tch::Tensor::{name}"))
 }
 
 /// The first line of a panic's text; for tch's `Torch("...")` errors, libtorch's first line
