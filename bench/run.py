@@ -39,6 +39,7 @@ SHORT = {  # chart labels
     "seed recipe s/epoch vs candle": "seed vs candle",
     "seed recipe s/epoch vs burn": "seed vs burn",
     "notebooks' plain-tch path s/epoch vs ours": "notebooks' path vs ours",
+    "notebooks' plain-tch path s/epoch vs PyTorch": "notebooks' path vs PyTorch",
     "loading 70,000 images vs numpy": "load vs numpy",
     "evaluating 10,000 images vs PyTorch": "eval vs PyTorch",
     "CNN time to 99% vs PyTorch": "CNN to 99% vs PyTorch",
@@ -49,6 +50,7 @@ SHORT = {  # chart labels
 TARGETS = {  # ratio ceilings from the performance issues
     "seed recipe s/epoch vs PyTorch": 0.4,
     "seed recipe s/epoch vs the fastest Rust peer": 0.5,
+    "notebooks' plain-tch path s/epoch vs PyTorch": 0.5,
     "CNN time to 99% vs PyTorch": 0.35,
     "loading 70,000 images vs numpy": 1.0,
     "evaluating 10,000 images vs PyTorch": 0.7,
@@ -120,6 +122,7 @@ def measure(args):
             ratios.append(("seed recipe s/epoch vs Keras", s["ours"] / s["keras"]))
         rows.append(("seed recipe", "accuracy gap", f"{acc['ours'] - acc['pytorch']:+.2f} points vs PyTorch", "", ""))
         ratios.append(("notebooks' plain-tch path s/epoch vs ours", s["notebooks' path"] / s["ours"]))
+        ratios.append(("notebooks' plain-tch path s/epoch vs PyTorch", s["notebooks' path"] / s["pytorch"]))
         peers = [name for name, _ in rust_peers(args)] if DEVICE == "cpu" else []
         for name in peers:
             ratios.append((f"seed recipe s/epoch vs {name}", s["ours"] / s[name]))
@@ -192,12 +195,24 @@ def fmt_seconds(s):
     return "n/a" if s is None else f"{s:.1f} s"
 
 
-def machine():
-    cpu = "unknown CPU"
+def cpu_info():
+    """The CPU's model name and flags (Linux: /proc/cpuinfo; elsewhere the platform's words)."""
     try:
-        cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()).group(1).strip()
+        text = Path("/proc/cpuinfo").read_text()
+        model = re.search(r"model name\s*:\s*(.+)", text).group(1).strip()
+        flags = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.M).group(1).split()
+        return model, flags
     except (OSError, AttributeError):
-        pass
+        return platform.processor() or "unknown CPU", []
+
+
+# The flags that decide which kernels oneDNN, MKL and our engine run: vector width, FMA, bfloat16,
+# AMX. The table names these; results.json keeps every flag.
+SPEED_FLAGS = re.compile(r"^(avx2|fma|avx512(f|bw|vl|_bf16|_fp16|_vnni)|avx_vnni|amx_\w+|sve\w*|asimd\w*)$")
+
+
+def machine():
+    cpu, flags = cpu_info()
     where = f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
     if DEVICE == "cuda":
         gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
@@ -206,10 +221,17 @@ def machine():
     return where
 
 
+def speed_flags():
+    """The CPU flags that matter for speed, as one line for the tables."""
+    wanted = [f for f in cpu_info()[1] if SPEED_FLAGS.match(f)]
+    return " ".join(wanted) or "none of avx2, fma, avx512, amx reported"
+
+
 def markdown(rows, ratios, args):
     stamp = datetime.date.today().isoformat()
     lines = [f"Measured {stamp} on {machine()}; device {DEVICE}; {args.threads} threads for every framework; "
              f"medians of {args.repeats} runs ({args.cnn_repeats} for the CNN race).", "",
+             f"CPU flags that decide the kernels: {speed_flags()}.", "",
              "| measurement | who | time | result | memory |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {' | '.join(r)} |" for r in rows]
     lines += ["", "| ratio (ours / reference) | value | target |", "| --- | --- | --- |"]
@@ -219,14 +241,39 @@ def markdown(rows, ratios, args):
     return "\n".join(lines) + "\n"
 
 
+def machine_name():
+    """The CPU model and what it multiplies fastest (CPUs of one model name differ: some VMs hide
+    AMX), e.g. "Intel(R) Xeon(R) Processor, AMX"."""
+    cpu, flags = cpu_info()
+    tiers = [("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")]
+    tier = next((name for flag, name in tiers if flag in flags), None)
+    return f"{cpu}, {tier}" if tier else cpu
+
+
+def machine_markers():
+    """The markers around this machine's table in docs/benchmark.md: one table per machine_name."""
+    cpu = machine_name()
+    if DEVICE == "cuda":
+        cpu = "GPU " + cpu
+    return f"<!-- bench:{cpu}:start -->", f"<!-- bench:{cpu}:end -->", cpu
+
+
 def update_readme(table):
+    """Replaces this machine's table in docs/benchmark.md, or adds one under "Tables by machine"."""
     text = README.read_text()
-    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-    if start not in text or end not in text:
-        sys.exit("bench: docs/benchmark.md has no bench markers; table not copied")
-    head, rest = text.split(start, 1)
-    README.write_text(head + start + "\n" + table + end + rest.split(end, 1)[1])
-    print("bench: docs/benchmark.md table updated")
+    start, end, cpu = machine_markers()
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + start + "\n" + table + end + rest.split(end, 1)[1]
+    else:
+        section = "## Tables by machine"
+        if section not in text:
+            sys.exit("bench: docs/benchmark.md has no '## Tables by machine' section; table not copied")
+        head, rest = text.split(section, 1)
+        block = f"\n\n### {cpu}\n\n{start}\n{table}{end}"
+        text = head + section + rest.rstrip("\n") + block + "\n"
+    README.write_text(text)
+    print(f"bench: docs/benchmark.md table for {cpu} updated")
 
 
 def main():
@@ -255,6 +302,8 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     rows, ratios, raw = measure(args)
     table = markdown(rows, ratios, args)
+    cpu, flags = cpu_info()
+    raw["machine"] = {"cpu": cpu, "cores": os.cpu_count(), "flags": flags, "date": datetime.date.today().isoformat()}
     (OUT / "results.json").write_text(json.dumps(raw, indent=1))
     (OUT / "table.md").write_text(table)
     (OUT / "ratios.json").write_text(json.dumps([{"label": SHORT.get(k, k), "ratio": v} for k, v in ratios]))

@@ -24,6 +24,7 @@ pub mod rng;
 pub mod shapes;
 pub mod source;
 pub mod stop;
+pub mod subnormals;
 pub mod tables;
 pub mod train;
 
@@ -75,12 +76,14 @@ static AT_LOAD: extern "C" fn() = {
 pub const KERNEL_ENV: &str = "MNIST_KERNEL";
 
 /// What must happen before anything else: libtorch remembers its first answer to "is there
-/// CUDA?" (`tch::manual_seed` asks), so its CUDA library is loaded first; and in the project's
-/// kernel, the stop button's handler ([`stop`]) and the two-line panic report ([`panics`]) are
-/// installed (each cell's library installs its own: see [`stop`]).
+/// CUDA?" (`tch::manual_seed` asks), so its CUDA library is loaded first; subnormal floats are
+/// flushed to zero ([`subnormals`]) before libtorch starts its worker threads, which inherit it;
+/// and in the project's kernel, the stop button's handler ([`stop`]) and the two-line panic
+/// report ([`panics`]) are installed (each cell's library installs its own: see [`stop`]).
 #[cfg(target_os = "linux")]
 fn at_load() {
     load_cuda_backend();
+    subnormals::flush_to_zero(true);
     if std::env::var_os(KERNEL_ENV).is_some() {
         panics::install(true);
         stop::install_handler();

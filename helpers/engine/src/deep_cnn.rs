@@ -1,5 +1,5 @@
-//! The best recipe's CNN: four convolutions with batch normalisation, trained in bfloat16 on CPUs
-//! that multiply it natively (AVX512-BF16 or AMX), and predicting in float32 over five views.
+//! The best recipe's CNN: four convolutions with batch normalisation, trained in bfloat16 where
+//! that measures faster ([`crate::precision`]), and predicting in float32 over five views.
 
 use mnist_helpers::data::LABELS;
 use mnist_helpers::model::channels_last;
@@ -13,9 +13,6 @@ const LAYERS: [(i64, i64, i64); 4] = [(32, 5, 2), (64, 3, 1), (96, 3, 2), (96, 3
 const FEATURES: i64 = LAYERS[3].0 * 7 * 7;
 /// Dropout before the dense layer while training.
 const DROPOUT: f64 = 0.2;
-/// The environment variable that chooses the training precision: `bf16`, `f32` or `auto`.
-pub const PRECISION_VAR: &str = "MNIST_PRECISION";
-
 /// One convolution (no bias: the batch normalisation adds one), its stride and normalisation.
 #[derive(Debug)]
 struct ConvBn {
@@ -34,7 +31,7 @@ pub struct DeepCnn {
     train_kind: Kind,
 }
 
-/// Creates the deep CNN's layers under `p`; it trains in `train_kind` (see [`training_kind`]).
+/// Creates the deep CNN's layers under `p`; it trains in `train_kind` (see [`crate::precision`]).
 pub fn deep_cnn(p: &nn::Path, train_kind: Kind) -> DeepCnn {
     let mut inputs = 1;
     let layers = (1..)
@@ -123,44 +120,6 @@ fn keep_mask(len: usize, keep: f64, rng: &mut SplitMix64) -> Vec<f32> {
         }
     }
     mask
-}
-
-/// The precision the deep CNN trains in on `device`: bfloat16 on a CPU with native bfloat16
-/// arithmetic (60-77% of float32's time on this project's AMD EPYC), else float32; [`PRECISION_VAR`]
-/// overrides it. A value other than `bf16`, `f32` or `auto` is an error naming the variable.
-pub fn training_kind(device: Device) -> anyhow::Result<Kind> {
-    parse_precision(&std::env::var(PRECISION_VAR).unwrap_or_default(), device)
-}
-
-/// [`training_kind`] for the variable's value `choice` (empty means `auto`).
-fn parse_precision(choice: &str, device: Device) -> anyhow::Result<Kind> {
-    match choice.trim().to_ascii_lowercase().as_str() {
-        "" | "auto" if device == Device::Cpu && cpu_has_bf16() => Ok(Kind::BFloat16),
-        "" | "auto" => Ok(Kind::Float),
-        "bf16" | "bfloat16" => Ok(Kind::BFloat16),
-        "f32" | "float32" => Ok(Kind::Float),
-        _ => anyhow::bail!("{PRECISION_VAR}={choice:?}: expected bf16, f32 or auto"),
-    }
-}
-
-/// A training precision as messages and the benchmark name it: `bfloat16` or `float32`.
-pub fn precision_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::BFloat16 => "bfloat16",
-        _ => "float32",
-    }
-}
-
-/// Whether this CPU multiplies bfloat16 natively (AVX512-BF16; every AMX CPU also has it).
-pub fn cpu_has_bf16() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512bf16")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// The one-pixel shifts (rows, columns) that the deep CNN's predictions also look at.
@@ -282,27 +241,6 @@ mod tests {
         assert_eq!(
             dropout(&x.to_kind(Kind::BFloat16), 0.8, 5).kind(),
             Kind::BFloat16
-        );
-    }
-
-    #[test]
-    fn precision_choices_and_a_bad_value() {
-        let cpu = Device::Cpu;
-        assert_eq!(parse_precision("bf16", cpu).unwrap(), Kind::BFloat16);
-        assert_eq!(parse_precision(" F32 ", cpu).unwrap(), Kind::Float);
-        let auto = match cpu_has_bf16() {
-            true => Kind::BFloat16,
-            false => Kind::Float,
-        };
-        assert_eq!(parse_precision("", cpu).unwrap(), auto);
-        assert_eq!(
-            parse_precision("auto", Device::Cuda(0)).unwrap(),
-            Kind::Float
-        );
-        let err = parse_precision("half", cpu).unwrap_err().to_string();
-        assert!(
-            err.contains(PRECISION_VAR) && err.contains("\"half\""),
-            "{err}"
         );
     }
 }

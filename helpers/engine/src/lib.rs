@@ -13,6 +13,7 @@ pub mod load;
 pub mod mlp_step;
 pub mod network;
 pub mod optim;
+pub mod precision;
 pub mod raw;
 pub mod recipe;
 pub mod sparse;

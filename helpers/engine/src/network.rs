@@ -2,7 +2,7 @@
 //! notebooks' CNN (the same `cnn_model` that notebook 03 shows), and the deeper CNN of the best
 //! recipe. All return logits.
 
-use crate::deep_cnn::{deep_cnn, shift_averaged, training_kind};
+use crate::deep_cnn::{deep_cnn, shift_averaged};
 use crate::mlp_step::{mlp_infer, mlp_step, ManualStep, MlpWeights};
 use anyhow::{bail, Result};
 use mnist_helpers::data::{IMAGE_PIXELS, LABELS};
@@ -216,8 +216,14 @@ pub struct Network {
 }
 
 impl Network {
-    /// A freshly initialised network of `kind` on `device`.
+    /// A freshly initialised network of `kind` on `device` (the deep CNN training in float32).
     pub fn new(kind: ModelKind, device: Device) -> Self {
+        Self::with_training_kind(kind, device, Kind::Float)
+    }
+
+    /// [`Network::new`] with the deep CNN's training pass in `train_kind` (see
+    /// [`crate::precision`]); the other networks always train in float32.
+    pub fn with_training_kind(kind: ModelKind, device: Device, train_kind: Kind) -> Self {
         let vs = nn::VarStore::new(device);
         let p = vs.root();
         let model: Box<dyn Classifier> = match kind {
@@ -229,7 +235,7 @@ impl Network {
             }),
             ModelKind::DeepCnn => Box::new(TchNet {
                 kind,
-                net: Box::new(deep_cnn(&p, training_kind(device).unwrap_or(Kind::Float))),
+                net: Box::new(deep_cnn(&p, train_kind)),
                 shift_views: true,
             }),
         };
@@ -238,8 +244,13 @@ impl Network {
 
     /// A network whose initial weights are fixed by `seed` (libtorch's global generator is seeded).
     pub fn seeded(kind: ModelKind, device: Device, seed: u64) -> Self {
+        Self::seeded_in(kind, device, seed, Kind::Float)
+    }
+
+    /// [`Network::seeded`] with the deep CNN's training pass in `train_kind`.
+    pub fn seeded_in(kind: ModelKind, device: Device, seed: u64, train_kind: Kind) -> Self {
         tch::manual_seed(seed as i64);
-        Self::new(kind, device)
+        Self::with_training_kind(kind, device, train_kind)
     }
 
     /// Which architecture.

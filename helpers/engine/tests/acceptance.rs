@@ -138,3 +138,40 @@ fn deep_cnn_trains_in_the_precision_asked_for_and_refuses_a_bad_one() {
     );
     assert_one_line_error(&bad, "MNIST_PRECISION=\"half\"");
 }
+
+#[test]
+fn auto_precision_measures_once_and_prints_both_step_times() {
+    // auto: both step times measured and printed (into a cache of the test's own), then read back
+    let data = data_dir();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_file = cache.path().join("precision.json");
+    let env = [("MNIST_PRECISION_CACHE", cache_file.to_str().unwrap())];
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "train",
+        "--model",
+        "deep-cnn",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "600",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
+    for when in ["measured now", "measured earlier on this machine"] {
+        let run = mnist_with_env(&args, &env);
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "{stdout}");
+        let line = stdout.lines().find(|l| l.contains("training pass in"));
+        let line = line.unwrap_or_else(|| panic!("no precision line: {stdout}"));
+        if line.contains("no native bfloat16") {
+            return; // this CPU: float32 without measuring
+        }
+        for part in ["float32 ", "bfloat16 ", " ms per training step", when] {
+            assert!(line.contains(part), "{part:?} missing: {line}");
+        }
+    }
+    assert!(cache_file.is_file());
+}

@@ -4,10 +4,10 @@
 //! `CUDA_VISIBLE_DEVICES=` for the CPU benchmark).
 
 use anyhow::Result;
-use mnist_engine::deep_cnn::{precision_name, training_kind};
 use mnist_engine::load::load_mnist;
 use mnist_engine::network::{ModelKind, Network};
-use mnist_engine::recipe::Recipe;
+use mnist_engine::precision::precision_name;
+use mnist_engine::recipe::{seeded_network, Recipe};
 use mnist_engine::trainer::{evaluate_loss, fit, Progress, Trainer};
 use mnist_helpers::data::{Mnist, Split};
 use mnist_helpers::metrics::predict;
@@ -118,7 +118,11 @@ pub fn evaluation(data: &Mnist, repeats: usize) -> Result<Value> {
 /// [`TARGET_ACCURACY`] when `stop_at_target`. Seconds count training only, not the test passes.
 pub fn race_to_target(data: &Mnist, cfg: &Recipe, stop_at_target: bool) -> Result<Value> {
     let (train, _) = reference_split(data);
-    let mut net = Network::seeded(cfg.model, mnist_helpers::device(), cfg.train.seed);
+    let (mut net, choice) = seeded_network(cfg, &train, mnist_helpers::device())?;
+    if let Some(choice) = &choice {
+        eprintln!("ours {}: {}", cfg.model, choice.describe());
+    }
+    let precision = precision_name(choice.map_or(tch::Kind::Float, |c| c.kind));
     let mut trainer = Trainer::new(&mut net, &train, cfg)?;
     let (mut elapsed, mut reached, mut accuracies) = (0.0, None, Vec::new());
     for _ in 0..cfg.train.epochs {
@@ -141,18 +145,8 @@ pub fn race_to_target(data: &Mnist, cfg: &Recipe, stop_at_target: bool) -> Resul
     Ok(json!({
         "seconds_to_99": reached, "epochs": accuracies.len(), "train_seconds": elapsed,
         "test_accuracies": accuracies, "final_accuracy": accuracies.last(),
-        "precision": training_precision(cfg.model)?,
+        "precision": precision,
     }))
-}
-
-/// The precision of the training pass: the deep CNN's choice (see [`training_kind`]), float32
-/// for the others.
-fn training_precision(model: ModelKind) -> Result<&'static str> {
-    let kind = match model {
-        ModelKind::DeepCnn => training_kind(mnist_helpers::device())?,
-        _ => tch::Kind::Float,
-    };
-    Ok(precision_name(kind))
 }
 
 /// A progress callback that prints one line per epoch to stderr.
