@@ -7,7 +7,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use std::sync::Once;
+use std::sync::OnceLock;
 
 /// The font family every chart uses (DejaVu Sans, embedded: no system fonts needed).
 pub const FONT: &str = "sans-serif";
@@ -47,13 +47,21 @@ pub fn plot_err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("drawing failed: {e}")
 }
 
-/// Registers the embedded font with plotters, once per process.
-fn register_fonts() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
-        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+/// Registers the embedded font with plotters, once per process; an error says which style failed.
+fn register_fonts() -> Result<()> {
+    static OUTCOME: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    let outcome = OUTCOME.get_or_init(|| {
+        let styles = [
+            (FontStyle::Normal, "regular", dejavu::sans::regular()),
+            (FontStyle::Bold, "bold", dejavu::sans::bold()),
+        ];
+        for (style, name, bytes) in styles {
+            plotters::style::register_font(FONT, style, bytes)
+                .map_err(|_| format!("the embedded font {FONT} ({name}) could not be read"))?;
+        }
+        Ok(())
     });
+    outcome.clone().map_err(anyhow::Error::msg)
 }
 
 /// Draws on a white `width` x `height` bitmap and returns it as PNG.
@@ -62,7 +70,7 @@ pub fn render(
     height: u32,
     draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
 ) -> Result<Png> {
-    register_fonts();
+    register_fonts()?;
     let mut rgb = vec![255u8; (width * height * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();

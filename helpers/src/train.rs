@@ -76,7 +76,7 @@ pub fn train_epochs(
 ) -> Result<(History, Option<Stopped>)> {
     let first = train.images.narrow(0, 0, train.len().min(2) as i64); // [2, 1, 28, 28]
     check_fits(net, Some(vs), &first.to_device(crate::device()))?;
-    tch::manual_seed(cfg.seed as i64 + 1); // shuffling and dropout repeat from run to run
+    tch::manual_seed((cfg.seed as i64).wrapping_add(1)); // shuffling and dropout repeat per seed
     let mut opt = nn::Adam::default().build(vs, cfg.learning_rate)?;
     let steps = train.len().div_ceil(cfg.batch_size);
     let mut progress = ProgressPrinter::new(cfg.epochs, steps);

@@ -38,6 +38,12 @@ fn fit_names_the_layer_that_expects_the_wrong_inputs() {
         .add(nn::linear(&p / "fc1", 100, 128, Default::default()))
         .add_fn(|xs| xs.relu())
         .add(nn::linear(&p / "fc2", 128, 10, Default::default()));
+    // A model trained earlier under the same name: the failed run must leave it as it was.
+    let earlier_vs = nn::VarStore::new(Device::Cpu);
+    let earlier = mnist_helpers::model::mlp_model(&earlier_vs.root());
+    fit("oops", &earlier, &earlier_vs, &tiny_mnist(), &config()).unwrap();
+    let saved = out.path().join("oops.safetensors");
+    let before = std::fs::read(&saved).expect("the earlier run saved its weights");
     let err = fit("oops", &net, &vs, &tiny_mnist(), &config()).unwrap_err();
     let text = format!("{err:#}");
     assert_eq!(text.lines().count(), 1, "{text}");
@@ -45,9 +51,15 @@ fn fit_names_the_layer_that_expects_the_wrong_inputs() {
         text.starts_with("layer `fc1` expects 100 inputs per image but gets 784"),
         "{text}"
     );
-    assert!(
-        !out.path().join("oops.safetensors").exists(),
-        "nothing is saved"
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        before,
+        "the earlier model is neither replaced nor removed"
+    );
+    let files = std::fs::read_dir(out.path()).unwrap().count();
+    assert_eq!(
+        files, 2,
+        "weights and history of the earlier run, nothing else"
     );
 }
 

@@ -21,7 +21,7 @@ use tch::{Device, Kind, Tensor};
 pub enum ModelKind {
     /// Flatten, Dense 128 ReLU, Dropout 0.2, Dense 10: the seed notebook's model.
     Mlp,
-    /// Two strided convolutions with batch normalisation, Dropout, Dense 10.
+    /// Two strided convolutions with batch normalisation and ReLU, then Dense 10 (no dropout).
     Cnn,
     /// The best recipe's CNN: four convolutions (the second and the fourth at stride 1).
     DeepCnn,

@@ -113,7 +113,7 @@ impl Options {
     fn recipe(&self) -> Result<Recipe> {
         let model = self
             .model
-            .context("train needs --model mlp or --model cnn")?;
+            .context("train needs --model mlp, cnn or deep-cnn")?;
         let mut recipe = Recipe::from_env(model)?;
         let cfg = &mut recipe.train;
         cfg.epochs = self.epochs.unwrap_or(cfg.epochs);

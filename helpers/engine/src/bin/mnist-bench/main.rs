@@ -1,5 +1,6 @@
-//! `mnist-bench`: our side of the benchmark in `bench/`. Each task prints progress to stderr and
-//! one JSON object on the last line of stdout, like the Python references.
+//! `mnist-bench`: our side of the benchmark in `bench/`. Each task prints its progress lines
+//! (stdout for the notebooks' path, as 04 prints them; stderr for the others) and one JSON object
+//! on the last line of stdout, like the Python references.
 //!
 //! ```text
 //! mnist-bench load    [--repeats N]
