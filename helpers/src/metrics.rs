@@ -71,8 +71,8 @@ pub fn predict_in_batches(
     batch: i64,
 ) -> Result<Predictions> {
     let n = split.len() as i64;
-    let first = split.images.narrow(0, 0, n.min(2)); // [2, 1, 28, 28]
-    crate::shapes::check_fits(net, None, &first.to_device(crate::device()))?;
+    let device = crate::shapes::device_of(net, &split.images)?; // where its variables are
+
     let _stoppable = crate::stop::listen();
     let batches = (n as usize).div_ceil(batch.max(1) as usize);
     let chunks: Vec<Tensor> = (0..n)
@@ -81,7 +81,7 @@ pub fn predict_in_batches(
         .map(|(done, s)| {
             crate::stop::check("evaluation", done, batches)?;
             let images = split.images.narrow(0, s, batch.min(n - s)); // [batch, 1, 28, 28]
-            let logits = tch::no_grad(|| net.forward_t(&images.to_device(crate::device()), false));
+            let logits = tch::no_grad(|| net.forward_t(&images.to_device(device), false));
             Ok(logits.softmax(-1, Kind::Float).to_device(tch::Device::Cpu)) // [batch, 10]
         })
         .collect::<Result<_>>()?;

@@ -19,7 +19,7 @@ use crate::{env_info, rng};
 use anyhow::Result;
 use polars::prelude::*;
 use tch::nn::{self, ModuleT};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Reads one number out of an epoch's statistics.
 type Metric = fn(&EpochStats) -> f64;
@@ -172,13 +172,14 @@ pub fn summary(vs: &nn::VarStore, title: &str) -> Result<Html> {
 }
 
 /// One batch through a network: shapes, and the probabilities of the first example.
-pub fn forward_pass(net: &impl ModuleT, split: &Split, batch: i64) -> Result<Html> {
+pub fn forward_pass(net: &(impl ModuleT + ?Sized), split: &Split, batch: i64) -> Result<Html> {
     anyhow::ensure!(
         (1..=split.len() as i64).contains(&batch),
         "batch {batch}: choose from 1 to {} images",
         split.len()
     );
-    let images = split.images.narrow(0, 0, batch).to_device(crate::device()); // [batch, 1, 28, 28]
+    let device = crate::shapes::device_of(net, &split.images)?; // where its variables are
+    let images = split.images.narrow(0, 0, batch).to_device(device); // [batch, 1, 28, 28]
     let logits = tch::no_grad(|| net.forward_t(&images, false)); // [batch, 10]
     let probs = logits.softmax(-1, Kind::Float); // [batch, 10]
     let first: Vec<f32> = Vec::try_from(&probs.get(0).to_device(tch::Device::Cpu))?;
@@ -197,13 +198,13 @@ pub fn forward_pass(net: &impl ModuleT, split: &Split, batch: i64) -> Result<Htm
     Ok(html_table(&key_value_table(&rows)?, "Forward pass"))
 }
 
-/// The first `n` training images and their labels, on the training device: one mini-batch
-/// (all of the split's images when it has fewer, none for `n` below 1).
-pub fn first_batch(split: &Split, n: i64) -> (Tensor, Tensor) {
+/// The first `n` images of `split` and their labels, on `device` (a network's `vs.device()`): one
+/// mini-batch (all of the split's images when it has fewer, none for `n` below 1).
+pub fn first_batch(split: &Split, n: i64, device: Device) -> (Tensor, Tensor) {
     let n = n.clamp(0, split.len() as i64);
     (
-        split.images.narrow(0, 0, n).to_device(crate::device()), // [n, 1, 28, 28]
-        split.labels.narrow(0, 0, n).to_device(crate::device()), // [n]
+        split.images.narrow(0, 0, n).to_device(device), // [n, 1, 28, 28]
+        split.labels.narrow(0, 0, n).to_device(device), // [n]
     )
 }
 

@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use tch::nn::{self, ModuleT};
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 /// Runs `net` once on `images` ([batch, 1, 28, 28]) and checks that it gives ten scores per
 /// image. `vs`, when given, lets the message name the layer that does not fit.
@@ -28,6 +28,39 @@ pub fn check_fits(
         );
     }
     Ok(())
+}
+
+/// Where `net`'s variables live, for callers that have the network but not its VarStore: it runs
+/// on two images from `images` on the CPU, else on [`crate::device()`] (the accelerator, when there
+/// is one), and the device it runs on is the answer. Checks, as [`check_fits`] does, that it fits
+/// MNIST; its error is the one about the network's shapes, not about a device it is not on.
+pub fn device_of(net: &(impl ModuleT + ?Sized), images: &Tensor) -> Result<Device> {
+    let probe = images.narrow(0, 0, images.size()[0].min(2)); // [2, 1, 28, 28]
+    let on_cpu = check_fits(net, None, &probe.to_device(Device::Cpu));
+    let accelerator = crate::device();
+    let cpu_error = match on_cpu {
+        Ok(()) => return Ok(Device::Cpu),
+        Err(e) if accelerator == Device::Cpu => return Err(e),
+        Err(e) => e,
+    };
+    match check_fits(net, None, &probe.to_device(accelerator)) {
+        Ok(()) => Ok(accelerator),
+        Err(e) if mentions_devices(&cpu_error.to_string()) => Err(e),
+        Err(_) => Err(cpu_error),
+    }
+}
+
+/// Whether a libtorch message is about tensors on different devices (not about shapes).
+fn mentions_devices(message: &str) -> bool {
+    [
+        "same device",
+        "should be the same",
+        "two devices",
+        "cuda",
+        "mps",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// `net.forward_t(images, false)` without gradients; a libtorch error comes back as its first
@@ -79,7 +112,7 @@ fn layer_with(vs: Option<&nn::VarStore>, fits: impl Fn(&[i64]) -> bool) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Device, Kind};
+    use tch::Kind;
 
     fn images() -> Tensor {
         Tensor::rand([2, 1, 28, 28], (Kind::Float, Device::Cpu)) // [2, 1, 28, 28]

@@ -13,7 +13,7 @@ use crate::stop::{self, Stopped};
 use anyhow::{bail, Result};
 use std::time::Instant;
 use tch::nn::{self, ModuleT, OptimizerConfig};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Optimiser steps between two checks that the loss is still finite (and progress reports).
 const CHECK_EVERY: usize = 100;
@@ -74,8 +74,9 @@ pub fn train_epochs(
     val: &Split,
     cfg: &TrainConfig,
 ) -> Result<(History, Option<Stopped>)> {
+    let device = vs.device(); // data goes where the network's variables are
     let first = train.images.narrow(0, 0, train.len().min(2) as i64); // [2, 1, 28, 28]
-    check_fits(net, Some(vs), &first.to_device(crate::device()))?;
+    check_fits(net, Some(vs), &first.to_device(device))?;
     tch::manual_seed((cfg.seed as i64).wrapping_add(1)); // shuffling and dropout repeat per seed
     let mut opt = nn::Adam::default().build(vs, cfg.learning_rate)?;
     let steps = train.len().div_ceil(cfg.batch_size);
@@ -87,8 +88,8 @@ pub fn train_epochs(
     };
     for epoch in 1..=cfg.epochs {
         let start = Instant::now();
-        let measured = train_epoch(net, &mut opt, train, cfg, epoch, &mut progress)
-            .and_then(|trained| Ok((trained, evaluate_loss(net, val)?)));
+        let measured = train_epoch(net, &mut opt, device, train, cfg, epoch, &mut progress)
+            .and_then(|trained| Ok((trained, evaluate_loss(net, val, device)?)));
         let ((train_loss, train_accuracy), (val_loss, val_accuracy)) = match measured {
             Ok(figures) => figures,
             Err(err) => match stop::as_stopped(&err) {
@@ -128,10 +129,12 @@ fn stop_line(history: &History, epoch: usize, stopped: &Stopped) -> String {
 }
 
 // lesson: training loop
-/// One shuffled pass over `train`: returns (mean loss, accuracy in percent).
+/// One shuffled pass over `train`, its batches moved to `device` (where the network's variables
+/// are): returns (mean loss, accuracy in percent).
 fn train_epoch(
     net: &(impl ModuleT + ?Sized),
     opt: &mut nn::Optimizer,
+    device: Device,
     train: &Split,
     cfg: &TrainConfig,
     epoch: usize,
@@ -141,7 +144,7 @@ fn train_epoch(
     let (mut loss_sum, mut correct) = (0.0, 0i64);
     let mut batches = tch::data::Iter2::new(&train.images, &train.labels, cfg.batch_size as i64);
     let batches = batches.shuffle().return_smaller_last_batch();
-    for (step, (images, labels)) in batches.to_device(crate::device()).enumerate() {
+    for (step, (images, labels)) in batches.to_device(device).enumerate() {
         opt.set_lr(cfg.lr_at((epoch - 1) * steps + step, cfg.epochs * steps));
         let logits = net.forward_t(&images, true); // [batch, 10]
         let loss = logits.cross_entropy_for_logits(&labels); // []
@@ -176,8 +179,13 @@ pub fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()
     Ok(())
 }
 
-/// Mean cross-entropy and accuracy (percent) of `net` on `split`, without dropout or gradients.
-pub fn evaluate_loss(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<(f64, f64)> {
+/// Mean cross-entropy and accuracy (percent) of `net` (whose variables are on `device`) on
+/// `split`, without dropout or gradients.
+pub fn evaluate_loss(
+    net: &(impl ModuleT + ?Sized),
+    split: &Split,
+    device: Device,
+) -> Result<(f64, f64)> {
     if split.is_empty() {
         return Ok((f64::NAN, f64::NAN));
     }
@@ -187,14 +195,8 @@ pub fn evaluate_loss(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<(f6
     for (done, start) in (0..n).step_by(EVAL_BATCH as usize).enumerate() {
         stop::check("validation", done, batches)?;
         let len = EVAL_BATCH.min(n - start);
-        let images = split
-            .images
-            .narrow(0, start, len)
-            .to_device(crate::device()); // [len, 1, 28, 28]
-        let labels = split
-            .labels
-            .narrow(0, start, len)
-            .to_device(crate::device()); // [len]
+        let images = split.images.narrow(0, start, len).to_device(device); // [len, 1, 28, 28]
+        let labels = split.labels.narrow(0, start, len).to_device(device); // [len]
         let logits = tch::no_grad(|| net.forward_t(&images, false)); // [len, 10]
         loss_sum += f64::try_from(&logits.cross_entropy_for_logits(&labels))? * len as f64;
         correct += count_correct(&logits, &labels)?;
@@ -205,7 +207,6 @@ pub fn evaluate_loss(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<(f6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Device;
 
     /// 600 random "images" whose label is decided by which quarter holds the most ink: learnable.
     fn toy_split(n: i64) -> Split {
@@ -240,7 +241,7 @@ mod tests {
         let net = crate::model::mlp_model(&vs.root());
         let logits = tch::no_grad(|| net.forward_t(&split.images, false)); // [n, 10]
         let want = f64::try_from(&logits.cross_entropy_for_logits(&split.labels)).unwrap();
-        let (loss, accuracy) = evaluate_loss(&net, &split).unwrap();
+        let (loss, accuracy) = evaluate_loss(&net, &split, Device::Cpu).unwrap();
         assert!((loss - want).abs() < 1e-4, "{loss} vs {want}");
         let right = count_correct(&logits, &split.labels).unwrap();
         assert!((accuracy - 100.0 * right as f64 / split.len() as f64).abs() < 1e-9);

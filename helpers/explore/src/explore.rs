@@ -69,7 +69,7 @@ pub fn saliency_grid(
 /// The model's last hidden layer for `images`: the CNN's `features_t`, or an MLP's first layer
 /// `fc1` after ReLU. [n, units], on the CPU.
 pub fn hidden_layer(model: &Trained, images: &Tensor) -> Result<Tensor> {
-    let x = images.to_device(mnist_helpers::device()); // [n, 1, 28, 28]
+    let x = images.to_device(model.vs.device()); // [n, 1, 28, 28], where its variables are
     let hidden = if let Some(cnn) = model.net_as::<Cnn>() {
         tch::no_grad(|| cnn.features_t(&x, false)) // [n, 3136]
     } else {
