@@ -5,7 +5,7 @@
 // Screenshots go to reports/. Usage: node e2e/lab_e2e.mjs NOTEBOOK:CELL_TEXT ...
 import { join } from 'node:path';
 import { checkCanvas } from './canvas_checks.mjs';
-import { ROOT, RUN_TIMEOUT_MS, kernelIdle, runInLab } from './lab_server.mjs';
+import { REPORTS, ROOT, RUN_TIMEOUT_MS, kernelIdle, runInLab } from './lab_server.mjs';
 
 /** Opens `notebook`, runs all cells through the Run menu, and checks what the page shows. */
 async function runNotebook(page, base, notebook, chartText) {
@@ -29,7 +29,7 @@ async function runNotebook(page, base, notebook, chartText) {
   const chart = page.locator('.jp-CodeCell', { hasText: chartText }).locator('.jp-OutputArea-output img').first();
   await chart.scrollIntoViewIfNeeded();
   const chartVisible = await chart.isVisible();
-  const shot = join(ROOT, 'reports', `e2e_${notebook.replace('.ipynb', '')}.png`);
+  const shot = join(REPORTS, `e2e_${notebook.replace('.ipynb', '')}.png`);
   await page.screenshot({ path: shot });
   return { notebook, cells: await prompts.count(), errors, images, chartVisible, shot,
     seconds: (Date.now() - started) / 1000 };
@@ -56,7 +56,7 @@ async function main() {
         `${r.errors.length} errors, ${r.seconds.toFixed(0)} s; screenshot ${r.shot}`);
       found = found.concat(bad);
       if (await page.locator('.jp-Notebook .mnist-draw').count()) {
-        const c = await checkCanvas(page, `${notebook} in JupyterLab`, join(ROOT, 'reports', 'e2e_canvas_lab.png'));
+        const c = await checkCanvas(page, `${notebook} in JupyterLab`, join(REPORTS, 'e2e_canvas_lab.png'));
         console.log(`   canvas: ${c.problems.length ? 'FAILED' : `ok: ${c.summary}`}`);
         found = found.concat(c.problems);
       }

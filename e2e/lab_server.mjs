@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** Where screenshots and the executed notebooks go: reports/, or the test command's own folder. */
+export const REPORTS = process.env.MNIST_REPORTS || join(ROOT, 'reports');
 export const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--disable-dev-shm-usage'];
@@ -72,7 +74,7 @@ export function launchBrowser(profile, viewport = { width: 1400, height: 1000 })
  * returns a list of problems), takes a failure screenshot `failureShot` on an exception, stops
  * both, prints the problems and exits with their verdict. */
 export async function runInLab(name, failureShot, body) {
-  mkdirSync(join(ROOT, 'reports'), { recursive: true });
+  mkdirSync(REPORTS, { recursive: true });
   const tmp = mkdtempSync(join(tmpdir(), `mnist-${name}-`));
   const [port, token] = [await freePort(), `e2e-${Math.random().toString(16).slice(2)}`];
   const lab = await startLab(tmp, port, token);
@@ -84,7 +86,7 @@ export async function runInLab(name, failureShot, body) {
     problems = await body(page, `http://127.0.0.1:${port}`);
   } catch (err) {
     problems.push(String(err.message || err).split('\n')[0]);
-    await page.screenshot({ path: join(ROOT, 'reports', failureShot) }).catch(() => {});
+    await page.screenshot({ path: join(REPORTS, failureShot) }).catch(() => {});
   } finally {
     await browser.close();
     process.kill(-lab.pid, 'SIGTERM');

@@ -4,7 +4,7 @@
 // restart), and the next cells (the history table and the curves, which read `mlp_history` and
 // the data loaded before) run without an error. Screenshot: reports/e2e_stop.png.
 import { join } from 'node:path';
-import { ROOT, kernelIdle, runInLab } from './lab_server.mjs';
+import { REPORTS, ROOT, kernelIdle, runInLab } from './lab_server.mjs';
 
 const NOTEBOOK = '04_training.ipynb';
 const FIT_CELL = 'let mlp_history = fit("mlp"';
@@ -58,7 +58,7 @@ async function stopDuringFit(page, base) {
   const table = await next.locator('.jp-OutputArea-output table').count();
   const image = await curves.locator('.jp-OutputArea-output img').count();
   const errors = await page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').allTextContents();
-  await page.screenshot({ path: join(ROOT, 'reports', 'e2e_stop.png') });
+  await page.screenshot({ path: join(REPORTS, 'e2e_stop.png') });
   const problems = [];
   if (!table) problems.push('after the stop, the history table cell showed no table');
   if (!image) problems.push('after the stop, the curves cell showed no chart');

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { checkCanvas } from './canvas_checks.mjs';
-import { ROOT, launchBrowser } from './lab_server.mjs';
+import { REPORTS, ROOT, launchBrowser } from './lab_server.mjs';
 
-const REPORT = join(ROOT, 'reports', '07_explore.html');
+const REPORT = join(REPORTS, '07_explore.html');
 
 async function main() {
   if (!existsSync(REPORT)) {
@@ -23,7 +23,7 @@ async function main() {
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e.message || e)));
     await page.goto(pathToFileURL(REPORT).href);
-    result = await checkCanvas(page, 'exported report', join(ROOT, 'reports', 'e2e_canvas_report.png'));
+    result = await checkCanvas(page, 'exported report', join(REPORTS, 'e2e_canvas_report.png'));
     result.problems.push(...errors.map((e) => `exported report: script error: ${e}`));
   } catch (err) {
     result = { problems: [`exported report: ${String(err.message || err).split('\n')[0]}`] };

@@ -31,7 +31,9 @@ import kernel_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
-REPORTS = ROOT / "reports"
+# The main job writes to reports/; the test command sets MNIST_REPORTS to a folder of its own, so
+# that a short test run never replaces the full run's notebooks, HTML and index.
+REPORTS = Path(os.environ.get("MNIST_REPORTS") or ROOT / "reports")
 ARTIFACTS = Path(os.environ.get("MNIST_ARTIFACTS") or ROOT / "artifacts")
 KERNEL = "mnist-rust"
 # Notebooks in order, with the rich outputs each must show.
@@ -100,7 +102,7 @@ def execute(nb, name: str) -> tuple:
 
 def export(nb, name: str) -> None:
     """Writes the executed notebook and its HTML export to reports/."""
-    REPORTS.mkdir(exist_ok=True)
+    REPORTS.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(REPORTS / f"{name}.ipynb"))
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     (REPORTS / f"{name}.html").write_text(body, encoding="utf-8")
@@ -391,7 +393,7 @@ def main() -> int:
             os.environ.setdefault(key, value)
     for stale in ["evaluation.json", f"{YOUR_TURN}.safetensors", f"{YOUR_TURN}_history.json"]:
         (ARTIFACTS / stale).unlink(missing_ok=True)
-    REPORTS.mkdir(exist_ok=True)
+    REPORTS.mkdir(parents=True, exist_ok=True)
     print("== probe: a fresh kernel's first answer", flush=True)
     probe = kernel_probe.probe()
     print("   " + kernel_probe.describe(probe), flush=True)

@@ -4,7 +4,7 @@
 # test), the JupyterLab safety check, the notebooks under the real kernel, and the same notebooks
 # clicked through in JupyterLab in headless Chromium, and 07's draw-a-digit canvas drawn on in
 # JupyterLab and in the exported report, and the stop button pressed during 04's training
-# (screenshots in reports/).
+# (screenshots in target/test-reports/).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MNIST_ROOT"
@@ -16,8 +16,11 @@ echo; echo "== cargo clippy"
 cargo clippy --release --all-targets --quiet -- -D warnings
 echo; echo "== cargo test"
 cargo test --release --quiet
-# The short-mode models the tests train go here, never over the user's artifacts/.
+# The short-mode models the tests train go here, never over the user's artifacts/; their
+# notebooks, HTML, index and screenshots go to target/test-reports/, never over the main job's
+# reports/.
 export MNIST_ARTIFACTS="${MNIST_ARTIFACTS:-$MNIST_ROOT/target/test-artifacts}"
+export MNIST_REPORTS="${MNIST_REPORTS:-$MNIST_ROOT/target/test-reports}"
 echo; echo "== JupyterLab: localhost only, token required"
 python scripts/check_lab.py
 echo; echo "== notebooks under the evcxr kernel (short mode)"

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 /// The most lines of code the notebooks' crate may have (issue: a kernel compiles all of it).
 /// 2,500 until the stop button (`stop.rs`) and the two-line panic report (`panics.rs`) came in,
-/// about 250 lines; the crate recompiles in about 10 s on the 2-core Intel Xeon.
-const MAX_CODE_LINES: usize = 2_800;
+/// about 250 lines; 2,800 until subnormal flushing (`subnormals.rs`) and the device probe
+/// (`shapes::device_of`) came in, about 50 lines. The crate recompiles in about 10 s on the
+/// 2-core Intel Xeon.
+const MAX_CODE_LINES: usize = 2_850;
 /// The most for notebook 07's own crate (`helpers/explore`), which only 07's kernel compiles.
 const MAX_EXPLORE_LINES: usize = 600;
 
