@@ -41,7 +41,8 @@ def idx_bytes(name):
 
 def peak_rss_mib():
     """Peak resident memory of this process in MiB (getrusage, as mnist-bench measures it)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    per_mib = 1 << 20 if sys.platform == "darwin" else 1 << 10  # macOS counts bytes, Linux KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / per_mib
 
 
 def emit(result):

@@ -49,7 +49,7 @@ async function canvasPicture(page) {
 
 async function main() {
   mkdirSync(DOCS, { recursive: true });
-  const [saliency, map] = pngOutputs('07_explore.ipynb');
+  const [saliency, , map] = pngOutputs('07_explore.ipynb'); // the t-SNE map, not the PCA one
   writeFileSync(join(DOCS, 'saliency.png'), saliency);
   writeFileSync(join(DOCS, 'hidden_map.png'), map);
   const tmp = mkdtempSync(join(tmpdir(), 'mnist-docs-'));

@@ -31,11 +31,21 @@ if [ -f "$config" ] && ! cmp -s "$config" "$slots/.cargo/config.toml"; then
   mkdir -p "$slots/.cargo" && cp "$config" "$slots/.cargo/config.toml.$$" \
     && mv "$slots/.cargo/config.toml.$$" "$slots/.cargo/config.toml"
 fi
+# Takes the lock on descriptor $1 without waiting: util-linux's flock, or perl's flock(2) on the
+# same descriptor where there is no flock command (macOS). Either way the lock belongs to the open
+# descriptor, which this shell keeps and evcxr inherits.
+try_lock() {
+  if command -v flock >/dev/null; then
+    flock --nonblock "$1"
+  else
+    perl -MFcntl=:flock -e 'open(my $f, ">&=", $ARGV[0]) or exit 2; flock($f, LOCK_EX | LOCK_NB) or exit 1' "$1"
+  fi
+}
 for slot in 0 1 2 3; do
   mkdir -p "$slots/$slot" 2>/dev/null || break
   exec {lock}>"$slots/$slot.lock"
   # The lock lives as long as this descriptor: evcxr inherits it and the kernel's exit frees it.
-  if flock --nonblock "$lock"; then
+  if try_lock "$lock"; then
     export EVCXR_TMPDIR="$slots/$slot"
     exec "$evcxr" "$@"
   fi

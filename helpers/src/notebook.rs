@@ -83,7 +83,7 @@ pub fn sample_grid(split: &Split, n: usize) -> Result<Png> {
     let captions: Vec<String> = (0..n)
         .map(|i| Ok(format!("label {}", split.label(i)?)))
         .collect::<Result<_>>()?;
-    digit_grid("Sample training digits", &images, &captions, 8)
+    digit_grid(&format!("The first {n} digits"), &images, &captions, 8)
 }
 
 /// Images per digit in the training and test sets, as grouped bars.
@@ -101,13 +101,11 @@ pub fn class_count_chart(data: &Mnist) -> Result<Png> {
 
 /// The pixel values of the first 1,000 images of a split (after normalisation).
 pub fn pixel_histogram(split: &Split) -> Result<Png> {
-    let first = split
-        .images
-        .narrow(0, 0, 1000.min(split.len() as i64))
-        .flatten(0, -1); // [n * 784]
+    let n = 1000.min(split.len() as i64);
+    let first = split.images.narrow(0, 0, n).flatten(0, -1); // [n * 784]
     let values = Vec::<f32>::try_from(&first)?;
     histogram(
-        "Pixel intensities (first 1,000 training images)",
+        &format!("Pixel intensities (first {n} images)"),
         "pixel value",
         &values,
         (0.0, 1.0),
@@ -183,18 +181,13 @@ pub fn forward_pass(net: &(impl ModuleT + ?Sized), split: &Split, batch: i64) ->
     let logits = tch::no_grad(|| net.forward_t(&images, false)); // [batch, 10]
     let probs = logits.softmax(-1, Kind::Float); // [batch, 10]
     let first: Vec<f32> = Vec::try_from(&probs.get(0).to_device(tch::Device::Cpu))?;
-    let rows = vec![
-        ("input shape".to_string(), format!("{:?}", images.size())),
-        ("logits shape".to_string(), format!("{:?}", logits.size())),
-        (
-            "probabilities of example 0".to_string(),
-            format!("{:.3?}", first),
-        ),
-        (
-            "sum of those".to_string(),
-            format!("{:.4}", first.iter().sum::<f32>()),
-        ),
-    ];
+    let rows = [
+        ("input shape", format!("{:?}", images.size())),
+        ("logits shape", format!("{:?}", logits.size())),
+        ("probabilities of example 0", format!("{first:.3?}")),
+        ("sum of those", format!("{:.4}", first.iter().sum::<f32>())),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
     Ok(html_table(&key_value_table(&rows)?, "Forward pass"))
 }
 
@@ -428,10 +421,7 @@ pub fn first_layer_weights(model: &Trained, n: usize) -> Result<Png> {
 
 /// `n` test digits picked by `seed`, with their images.
 pub fn pick_examples(test: &Split, n: usize, seed: u64) -> Vec<usize> {
-    rng::permutation(test.len(), seed)
-        .into_iter()
-        .take(n)
-        .collect()
+    rng::permutation(test.len(), seed)[..n.min(test.len())].to_vec()
 }
 
 /// The chosen test digits as images, captioned with their true labels.

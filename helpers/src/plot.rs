@@ -158,7 +158,7 @@ fn draw_line_chart(area: &DrawingArea<BitMapBackend, Shift>, c: &LineChart) -> R
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(xs.clone(), ys)
+        .build_cartesian_2d(xs.clone(), ys.clone())
         .map_err(plot_err)?;
     // Whole x values (epochs) get whole ticks only: 1, 2, 3, never 1.5.
     let whole_x = c
@@ -199,18 +199,56 @@ fn draw_line_chart(area: &DrawingArea<BitMapBackend, Shift>, c: &LineChart) -> R
             .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
             .map_err(plot_err)?;
     }
-    legend(&mut chart)
+    let lines: Vec<&[(f64, f64)]> = c.series.iter().map(|s| s.points.as_slice()).collect();
+    legend(&mut chart, free_corner(&lines, &xs, &ys))
 }
 
 /// A chart on f64 axes, as every chart here has.
 pub type Chart<'a, 'b> =
     ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// The legend of the series that have labels, boxed in the upper right corner.
-pub fn legend<'a>(chart: &mut Chart<'a, 'a>) -> Result<()> {
+/// The corner of the plotting area (`xs` by `ys`) that the lines, drawn through their points,
+/// cross least: where the legend goes (a box of 40% of the width and 45% of the height). Upper
+/// right on a tie.
+pub fn free_corner(
+    lines: &[&[(f64, f64)]],
+    xs: &std::ops::Range<f64>,
+    ys: &std::ops::Range<f64>,
+) -> SeriesLabelPosition {
+    let (width, height) = (xs.end - xs.start, ys.end - ys.start);
+    let unit = |x: f64, y: f64| ((x - xs.start) / width, (y - ys.start) / height);
+    // Each line's points, and 15 more along each of its segments.
+    let samples: Vec<(f64, f64)> = (lines.iter().flat_map(|l| l.windows(2)))
+        .flat_map(|w| (0..16).map(move |k| (w[0], w[1], f64::from(k) / 16.0)))
+        .map(|(a, b, t)| unit(a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)))
+        .chain(
+            lines
+                .iter()
+                .filter_map(|l| l.last())
+                .map(|p| unit(p.0, p.1)),
+        )
+        .collect();
+    let crossings = |right: bool, upper: bool| {
+        let in_x = |u: f64| if right { u >= 0.6 } else { u <= 0.4 };
+        let in_y = |v: f64| if upper { v >= 0.55 } else { v <= 0.45 };
+        samples.iter().filter(|p| in_x(p.0) && in_y(p.1)).count()
+    };
+    [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ]
+    .into_iter()
+    .min_by_key(|c| crossings(c.1, c.2))
+    .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
+}
+
+/// The legend of the series that have labels, boxed in the corner `position`.
+pub fn legend<'a>(chart: &mut Chart<'a, 'a>, position: SeriesLabelPosition) -> Result<()> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .label_font((FONT, 13))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
@@ -230,11 +268,16 @@ pub fn bar_chart(
         !categories.is_empty() && !groups.is_empty(),
         "bar chart {title:?} has no data"
     );
+    // Room above the tallest bar for the legend (about 20 of the plot's 330 pixels per entry).
+    let headroom = match groups.len() {
+        1 => 0.1,
+        k => 0.1 + (20.0 * k as f64 + 16.0) / 330.0,
+    };
     let top = groups
         .iter()
         .flat_map(|g| g.1.iter().copied())
         .fold(0.0, f64::max)
-        * 1.1;
+        * (1.0 + headroom);
     let n = categories.len();
     let width = 0.8 / groups.len() as f64;
     render(760, 420, |root| {
@@ -281,7 +324,7 @@ pub fn bar_chart(
         }
         match groups.len() {
             1 => Ok(()),
-            _ => legend(&mut chart),
+            _ => legend(&mut chart, SeriesLabelPosition::UpperRight),
         }
     })
 }

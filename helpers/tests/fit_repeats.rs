@@ -10,6 +10,7 @@ use mnist_helpers::train::fit;
 use tch::nn;
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn fit_learns_saves_and_repeats_with_the_seed() {
     let data = load_mnist(&project_path(DEFAULT_DATA_DIR))
         .unwrap_or_else(|e| panic!("real MNIST needed ({e:#}); run ./scripts/setup.sh"));

@@ -1,6 +1,8 @@
 //! scripts/kernel.sh: each running kernel gets its own persistent build folder, and a kernel that
 //! finds them all taken falls back to evcxr's temporary folder.
 
+#![cfg(target_os = "linux")] // the tests hold locks with util-linux's flock command
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -10,9 +12,15 @@ fn launcher() -> PathBuf {
 
 /// Runs the launcher with `env` standing in for evcxr_jupyter; returns the EVCXR_TMPDIR it got.
 fn build_folder(root: &Path) -> Option<String> {
+    build_folder_with_path(root, &std::env::var("PATH").unwrap())
+}
+
+/// [`build_folder`] with the launcher's PATH set to `path`.
+fn build_folder_with_path(root: &Path, path: &str) -> Option<String> {
     let out = Command::new(launcher())
         .arg("/usr/bin/env")
         .env("MNIST_ROOT", root)
+        .env("PATH", path)
         .env_remove("EVCXR_TMPDIR")
         .output()
         .expect("run scripts/kernel.sh");
@@ -84,6 +92,38 @@ fn kernels_take_free_build_folders_in_turn_then_fall_back() {
         h.wait().unwrap();
     }
     assert_eq!(build_folder(root.path()), Some(folder(0)));
+}
+
+/// A PATH with the tools the launcher needs but no `flock` command, as on macOS.
+fn path_without_flock() -> tempfile::TempDir {
+    let bin = tempfile::tempdir().unwrap();
+    for tool in [
+        "bash", "perl", "mkdir", "cmp", "cp", "mv", "grep", "env", "cat",
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        let target = String::from_utf8(found.stdout).unwrap();
+        std::os::unix::fs::symlink(target.trim(), bin.path().join(tool)).unwrap();
+    }
+    bin
+}
+
+#[test]
+fn without_a_flock_command_the_launcher_locks_through_perl() {
+    let (root, bin) = (tempfile::tempdir().unwrap(), path_without_flock());
+    let path = bin.path().to_str().unwrap();
+    let folder = |slot: usize| format!("{}/target/kernels/{slot}", root.path().display());
+    assert_eq!(build_folder_with_path(root.path(), path), Some(folder(0)));
+    let mut holder = hold(root.path(), 0);
+    assert_eq!(
+        build_folder_with_path(root.path(), path),
+        Some(folder(1)),
+        "a lock taken by flock(1) is seen by the perl fallback"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
 }
 
 #[test]

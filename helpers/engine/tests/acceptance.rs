@@ -52,6 +52,7 @@ fn check_report(report: &Value, epochs: u64) {
 }
 
 #[test]
+#[ignore = "full tier: the mnist command on real MNIST (./scripts/test.sh)"]
 fn mlp_seed_recipe_reaches_97_5_percent() {
     let report = train("mlp");
     check_report(&report, 5);
@@ -60,6 +61,7 @@ fn mlp_seed_recipe_reaches_97_5_percent() {
 }
 
 #[test]
+#[ignore = "full tier: the mnist command on real MNIST (./scripts/test.sh)"]
 fn cnn_defaults_reach_99_percent() {
     let report = train("cnn");
     let acc = report["test_accuracy"].as_f64().unwrap();
@@ -67,6 +69,7 @@ fn cnn_defaults_reach_99_percent() {
 }
 
 #[test]
+#[ignore = "full tier: the mnist command on real MNIST (./scripts/test.sh)"]
 fn bad_flags_fail_in_one_line() {
     let cases: [(&[&str], &str); 6] = [
         (&["train", "--model", "resnet"], "unknown model"),
@@ -99,6 +102,7 @@ fn bad_flags_fail_in_one_line() {
 }
 
 #[test]
+#[ignore = "full tier: the mnist command on real MNIST (./scripts/test.sh)"]
 fn deep_cnn_trains_in_the_precision_asked_for_and_refuses_a_bad_one() {
     let data = data_dir();
     for (precision, said) in [("bf16", "bfloat16"), ("f32", "float32")] {
@@ -140,6 +144,7 @@ fn deep_cnn_trains_in_the_precision_asked_for_and_refuses_a_bad_one() {
 }
 
 #[test]
+#[ignore = "full tier: the mnist command on real MNIST (./scripts/test.sh)"]
 fn auto_precision_measures_once_and_prints_both_step_times() {
     // auto: both step times measured and printed (into a cache of the test's own), then read back
     let data = data_dir();

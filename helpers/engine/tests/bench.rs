@@ -18,6 +18,7 @@ fn bench(args: &[&str]) -> Value {
 }
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn seed_task_reports_epochs_accuracy_and_memory() {
     let r = bench(&["seed", "--epochs", "1"]);
     assert_eq!(
@@ -39,6 +40,7 @@ fn seed_task_reports_epochs_accuracy_and_memory() {
 }
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn load_and_eval_tasks_report_times() {
     let load = bench(&["load", "--repeats", "1"]);
     assert!(load["load_seconds"].as_f64().unwrap() > 0.0);

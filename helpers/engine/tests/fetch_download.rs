@@ -53,6 +53,7 @@ fn fetch_with(bin: &Path, dir: &Path) -> std::process::Output {
 }
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn corrupted_download_leaves_nothing_and_next_run_fixes_it() {
     let real: Vec<(&str, Vec<u8>)> = FILE_NAMES
         .iter()

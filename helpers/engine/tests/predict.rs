@@ -28,6 +28,7 @@ fn digit_png(pixels: &[f32], scale: usize, path: &Path) {
 }
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn predicts_drawn_digits_and_rejects_bad_files() {
     let data = real_mnist();
     let mut cfg = Recipe::for_model(ModelKind::Mlp);

@@ -36,6 +36,7 @@ fn train(cfg: &Recipe) -> (Network, History) {
 }
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn mlp_learns_from_a_small_subset() {
     let (net, history) = train(&quick_config(ModelKind::Mlp, 3000));
     assert_eq!(history.epochs.len(), 2);
@@ -46,12 +47,14 @@ fn mlp_learns_from_a_small_subset() {
 }
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn cnn_learns_from_a_small_subset() {
     let (_, history) = train(&quick_config(ModelKind::Cnn, 2000));
     assert!(history.epochs[1].val_accuracy > 85.0, "{history:?}");
 }
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn same_seed_gives_the_same_history() {
     let cfg = quick_config(ModelKind::Mlp, 2000);
     let strip = |h: History| {
@@ -70,6 +73,7 @@ fn same_seed_gives_the_same_history() {
 }
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn weights_and_history_round_trip() {
     let mut cfg = quick_config(ModelKind::Cnn, 500);
     cfg.train.epochs = 1;
@@ -92,6 +96,7 @@ fn weights_and_history_round_trip() {
 }
 
 #[test]
+#[ignore = "full tier: real MNIST (./scripts/test.sh)"]
 fn huge_learning_rate_stops_with_a_clear_error() {
     let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let data = real_mnist();

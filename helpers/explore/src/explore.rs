@@ -86,9 +86,9 @@ pub fn hidden_layer(model: &Trained, images: &Tensor) -> Result<Tensor> {
     Ok(hidden.to_device(Device::Cpu))
 }
 
-/// A map of `sample` per model: `points` ([n, 2], say two principal components of its hidden
-/// layer) coloured by digit, with the model's mistakes ringed.
-pub fn digit_map(sample: &Split, models: &[(&Trained, &Tensor)]) -> Result<Png> {
+/// A map of `sample` per model: `points` ([n, 2], its hidden layer flattened by `method`, say
+/// "PCA" or "t-SNE", which names the axes) coloured by digit, with the model's mistakes ringed.
+pub fn digit_map(sample: &Split, method: &str, models: &[(&Trained, &Tensor)]) -> Result<Png> {
     let labels = Vec::<i64>::try_from(&sample.labels)?;
     let mut panels = Vec::new();
     for (model, points) in models {
@@ -96,10 +96,11 @@ pub fn digit_map(sample: &Split, models: &[(&Trained, &Tensor)]) -> Result<Png> 
         let predicted = predict(*model, sample)?.predicted;
         panels.push(Panel {
             title: format!(
-                "{}: {} test images",
+                "{}: {} test images, {method}",
                 model.name.to_uppercase(),
                 labels.len()
             ),
+            axes: [format!("{method} 1"), format!("{method} 2")],
             points: points.iter().map(|p| (p[0] as f64, p[1] as f64)).collect(),
             labels: labels.clone(),
             wrong: labels.iter().zip(&predicted).map(|(l, p)| l != p).collect(),

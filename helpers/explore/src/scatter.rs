@@ -19,6 +19,9 @@ const DIGIT_COLORS: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
+/// Room right of the points for the legend, as a share of their spread: the legend (about 90 of
+/// the panel's 500 plotting pixels) never covers a point.
+const LEGEND_STRIP: f64 = 0.3;
 /// Width and height of one panel, in pixels.
 const PANEL: (u32, u32) = (560, 520);
 
@@ -27,6 +30,8 @@ const PANEL: (u32, u32) = (560, 520);
 pub struct Panel {
     /// Caption above the panel.
     pub title: String,
+    /// Names of the x and y axes.
+    pub axes: [String; 2],
     /// (x, y) of each point.
     pub points: Vec<(f64, f64)>,
     /// The digit of each point (its colour).
@@ -58,27 +63,28 @@ pub fn scatter_panels(panels: &[Panel]) -> Result<Png> {
 
 /// One panel: the points by digit, rings on the mistakes, a legend.
 fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> Result<()> {
-    let range = |f: fn(&(f64, f64)) -> f64| {
+    // `right`: room beyond the points, as a share of their spread (the legend's strip).
+    let range = |f: fn(&(f64, f64)) -> f64, right: f64| {
         let (lo, hi) = panel
             .points
             .iter()
             .map(f)
             .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
         let pad = ((hi - lo) * 0.05).max(1e-6);
-        (lo - pad)..(hi + pad)
+        (lo - pad)..(hi + pad + (hi - lo) * right)
     };
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, (FONT, 18))
         .margin(12)
         .x_label_area_size(30)
         .y_label_area_size(40)
-        .build_cartesian_2d(range(|p| p.0), range(|p| p.1))
+        .build_cartesian_2d(range(|p| p.0, LEGEND_STRIP), range(|p| p.1, 0.0))
         .map_err(plot_err)?;
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("first principal component")
-        .y_desc("second")
+        .x_desc(&panel.axes[0])
+        .y_desc(&panel.axes[1])
         .label_style((FONT, 12))
         .x_label_formatter(&|_| String::new())
         .y_label_formatter(&|_| String::new())
@@ -101,7 +107,7 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel) -> Result
         .map_err(plot_err)?
         .label("mistake")
         .legend(|(x, y)| Circle::new((x + 6, y), 4, BLACK.stroke_width(1)));
-    legend(&mut chart)
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 #[cfg(test)]
@@ -112,6 +118,7 @@ mod tests {
     fn panels_render_side_by_side_and_mismatches_are_refused() {
         let panel = Panel {
             title: "map".into(),
+            axes: ["PCA 1".into(), "PCA 2".into()],
             points: vec![(0.0, 0.0), (1.0, 2.0), (-1.0, 0.5)],
             labels: vec![0, 3, 9],
             wrong: vec![false, true, false],

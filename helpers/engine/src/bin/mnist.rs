@@ -276,6 +276,7 @@ fn run() -> Result<()> {
 fn main() -> ExitCode {
     // Piped into `head`, end quietly like other command-line tools instead of failing to print.
     // SAFETY: restoring the default action of one signal before any thread starts.
+    #[cfg(unix)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

@@ -55,7 +55,13 @@ pub fn peak_rss_mib() -> f64 {
         libc::getrusage(libc::RUSAGE_SELF, &mut usage);
         usage
     };
-    usage.ru_maxrss as f64 / 1024.0
+    // Linux counts kibibytes, macOS bytes.
+    let per_mib = if cfg!(target_os = "macos") {
+        1 << 20
+    } else {
+        1 << 10
+    };
+    usage.ru_maxrss as f64 / per_mib as f64
 }
 
 /// Median seconds to call `f`, over `repeats` calls.
@@ -173,6 +179,7 @@ mod tests {
     }
 
     /// The kernel's own high-water mark of this process, in MiB.
+    #[cfg(target_os = "linux")]
     fn vm_hwm_mib() -> f64 {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
@@ -181,6 +188,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn peak_memory_is_the_processes_high_water_mark() {
         let mut big = vec![0u8; 64 << 20];
         big.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8); // touch every page
