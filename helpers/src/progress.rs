@@ -5,6 +5,28 @@ use crate::history::EpochStats;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+/// What a training run reports as it goes: [`ProgressPrinter`] prints it; `()` says nothing.
+pub trait Report {
+    /// Step `step` (1-based) of epoch `epoch` is done.
+    fn step_done(&mut self, epoch: usize, step: usize);
+    /// An epoch finished, with these figures.
+    fn epoch_done(&mut self, stats: &EpochStats);
+}
+
+impl Report for () {
+    fn step_done(&mut self, _: usize, _: usize) {}
+    fn epoch_done(&mut self, _: &EpochStats) {}
+}
+
+impl Report for ProgressPrinter {
+    fn step_done(&mut self, epoch: usize, step: usize) {
+        ProgressPrinter::step_done(self, epoch, step);
+    }
+    fn epoch_done(&mut self, stats: &EpochStats) {
+        ProgressPrinter::epoch_done(self, stats);
+    }
+}
+
 /// Seconds between two progress lines within an epoch.
 const EVERY: Duration = Duration::from_secs(5);
 

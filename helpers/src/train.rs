@@ -1,13 +1,14 @@
 //! Training any tch network the way tch's own examples do: shuffled mini-batches, cross-entropy
 //! on logits, `nn::Adam`'s `backward_step`; validation after every epoch, progress with the time
-//! left, a guard against a diverging loss, and the weights and history saved atomically.
+//! left, a guard against a diverging loss, and the weights and history saved atomically. The
+//! epoch loop here is the workspace's only one: the `mnist` command runs it with its own [`Step`].
 
 use crate::artifacts::{artifacts_dir, save_trained};
 use crate::config::TrainConfig;
 use crate::data::{Mnist, Split};
 use crate::display::shown;
 use crate::history::{EpochStats, History};
-use crate::progress::ProgressPrinter;
+use crate::progress::{ProgressPrinter, Report};
 use crate::shapes::check_fits;
 use crate::stop::{self, Stopped};
 use anyhow::{bail, Result};
@@ -35,14 +36,30 @@ pub fn fit(
 ) -> Result<History> {
     let run = || -> Result<History> {
         let (train, val) = training_split(name, data, cfg)?;
+        let step = tch_step(net, vs, &train, cfg)?;
         let _stoppable = stop::listen();
-        let (history, stopped) = train_epochs(name, net, vs, &train, &val, cfg)?;
+        let mut printer = ProgressPrinter::new(cfg.epochs, train.len().div_ceil(cfg.batch_size));
+        let (history, stopped) = train_epochs(name, step, &train, &val, cfg, &mut printer)?;
         if stopped.is_none() {
             save_trained(&artifacts_dir(), vs, &history)?;
         }
         Ok(history)
     };
     shown(run())
+}
+
+/// The notebooks' step for `net` (variables in `vs`), after checking that it fits MNIST.
+pub fn tch_step<'a, N: ModuleT + ?Sized>(
+    net: &'a N,
+    vs: &nn::VarStore,
+    train: &Split,
+    cfg: &TrainConfig,
+) -> Result<TchStep<'a, N>> {
+    let device = vs.device(); // data goes where the network's variables are
+    let first = train.images.narrow(0, 0, train.len().min(2) as i64); // [2, 1, 28, 28]
+    check_fits(net, Some(vs), &first.to_device(device))?;
+    let opt = nn::Adam::default().build(vs, cfg.learning_rate)?;
+    Ok(TchStep { net, opt, device })
 }
 
 /// The images `cfg` trains on and those it validates on, after checking `cfg`; prints what the
@@ -64,23 +81,66 @@ pub fn training_split(name: &str, data: &Mnist, cfg: &TrainConfig) -> Result<(Sp
     Ok((train, val))
 }
 
+/// What the epoch loop asks of a network: one optimiser step on a batch, and its loss and
+/// accuracy on a split. The notebooks' step is [`TchStep`] (plain tch); the `mnist` command's
+/// engine brings its own (a hand-written MLP step, its own Adam) to the same loop.
+pub trait Step {
+    /// Where the network's variables are: the loop moves each batch there.
+    fn device(&self) -> Device;
+    /// One optimiser step at learning rate `lr` on `images` ([batch, 1, 28, 28]) and `labels`
+    /// ([batch]): returns the sum of the batch's losses and how many it got right.
+    fn step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<(f64, i64)>;
+    /// Mean loss and accuracy (percent) on `split`, without dropout or gradients.
+    fn evaluate(&mut self, split: &Split) -> Result<(f64, f64)>;
+}
+
+/// A training run, one epoch at a time: the step, the training images and the settings. Starting
+/// one seeds libtorch's generator from `cfg.seed`, so shuffling and dropout repeat per seed.
+pub struct Run<'a, S: Step> {
+    /// The step that trains the network.
+    pub step: S,
+    train: &'a Split,
+    cfg: &'a TrainConfig,
+    /// Epochs completed so far.
+    pub epoch: usize,
+}
+
+impl<'a, S: Step> Run<'a, S> {
+    /// Checks `cfg` and seeds libtorch's generator; trains on all of `train`.
+    pub fn new(step: S, train: &'a Split, cfg: &'a TrainConfig) -> Result<Self> {
+        cfg.validate()?;
+        tch::manual_seed((cfg.seed as i64).wrapping_add(1));
+        Ok(Run {
+            step,
+            train,
+            cfg,
+            epoch: 0,
+        })
+    }
+
+    /// Optimiser steps per epoch.
+    pub fn steps(&self) -> usize {
+        self.train.len().div_ceil(self.cfg.batch_size)
+    }
+
+    /// The next epoch: (mean loss, accuracy in percent) on the training images.
+    pub fn next_epoch(&mut self, report: &mut dyn Report) -> Result<(f64, f64)> {
+        self.epoch += 1;
+        train_epoch(&mut self.step, self.train, self.cfg, self.epoch, report)
+    }
+}
+
 /// The epochs of a run: train, validate, report; returns the history, and where the stop button
 /// ended the run if it did (after printing one line that says so).
 pub fn train_epochs(
     name: &str,
-    net: &(impl ModuleT + ?Sized),
-    vs: &nn::VarStore,
+    step: impl Step,
     train: &Split,
     val: &Split,
     cfg: &TrainConfig,
+    report: &mut dyn Report,
 ) -> Result<(History, Option<Stopped>)> {
-    let device = vs.device(); // data goes where the network's variables are
-    let first = train.images.narrow(0, 0, train.len().min(2) as i64); // [2, 1, 28, 28]
-    check_fits(net, Some(vs), &first.to_device(device))?;
-    tch::manual_seed((cfg.seed as i64).wrapping_add(1)); // shuffling and dropout repeat per seed
-    let mut opt = nn::Adam::default().build(vs, cfg.learning_rate)?;
-    let steps = train.len().div_ceil(cfg.batch_size);
-    let mut progress = ProgressPrinter::new(cfg.epochs, steps);
+    let mut run = Run::new(step, train, cfg)?;
     let mut history = History {
         name: name.to_string(),
         config: cfg.clone(),
@@ -88,8 +148,9 @@ pub fn train_epochs(
     };
     for epoch in 1..=cfg.epochs {
         let start = Instant::now();
-        let measured = train_epoch(net, &mut opt, device, train, cfg, epoch, &mut progress)
-            .and_then(|trained| Ok((trained, evaluate_loss(net, val, device)?)));
+        let measured = run
+            .next_epoch(report)
+            .and_then(|trained| Ok((trained, run.step.evaluate(val)?)));
         let ((train_loss, train_accuracy), (val_loss, val_accuracy)) = match measured {
             Ok(figures) => figures,
             Err(err) => match stop::as_stopped(&err) {
@@ -108,7 +169,7 @@ pub fn train_epochs(
             val_accuracy,
             seconds: start.elapsed().as_secs_f64(),
         };
-        progress.epoch_done(&stats);
+        report.epoch_done(&stats);
         history.epochs.push(stats);
     }
     Ok((history, None))
@@ -129,33 +190,61 @@ fn stop_line(history: &History, epoch: usize, stopped: &Stopped) -> String {
 }
 
 // lesson: training loop
-/// One shuffled pass over `train`, its batches moved to `device` (where the network's variables
-/// are): returns (mean loss, accuracy in percent).
+/// The notebooks' training step: a tch network and `nn::Adam` over its variables.
+pub struct TchStep<'a, N: ModuleT + ?Sized> {
+    /// The network.
+    pub net: &'a N,
+    /// Adam over the network's variables.
+    pub opt: nn::Optimizer,
+    /// Where the network's variables are.
+    pub device: Device,
+}
+
+impl<N: ModuleT + ?Sized> Step for TchStep<'_, N> {
+    fn step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<(f64, i64)> {
+        self.opt.set_lr(lr);
+        let logits = self.net.forward_t(images, true); // [batch, 10]
+        let loss = logits.cross_entropy_for_logits(labels); // []
+        self.opt.backward_step(&loss);
+        let batch = labels.size()[0] as f64;
+        Ok((
+            f64::try_from(&loss)? * batch,
+            count_correct(&logits, labels)?,
+        ))
+    }
+
+    fn evaluate(&mut self, split: &Split) -> Result<(f64, f64)> {
+        evaluate_loss(self.net, split, self.device)
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+}
+
+/// One shuffled pass over `train` with `step`, its batches moved to the network's device:
+/// returns (mean loss, accuracy in percent).
 fn train_epoch(
-    net: &(impl ModuleT + ?Sized),
-    opt: &mut nn::Optimizer,
-    device: Device,
+    step: &mut dyn Step,
     train: &Split,
     cfg: &TrainConfig,
     epoch: usize,
-    progress: &mut ProgressPrinter,
+    report: &mut dyn Report,
 ) -> Result<(f64, f64)> {
     let steps = train.len().div_ceil(cfg.batch_size);
     let (mut loss_sum, mut correct) = (0.0, 0i64);
     let mut batches = tch::data::Iter2::new(&train.images, &train.labels, cfg.batch_size as i64);
     let batches = batches.shuffle().return_smaller_last_batch();
-    for (step, (images, labels)) in batches.to_device(device).enumerate() {
-        opt.set_lr(cfg.lr_at((epoch - 1) * steps + step, cfg.epochs * steps));
-        let logits = net.forward_t(&images, true); // [batch, 10]
-        let loss = logits.cross_entropy_for_logits(&labels); // []
-        opt.backward_step(&loss);
-        loss_sum += f64::try_from(&loss)? * labels.size()[0] as f64;
-        correct += count_correct(&logits, &labels)?;
-        if (step + 1) % CHECK_EVERY == 0 || step + 1 == steps {
-            check_finite(loss_sum, epoch, step + 1, cfg.learning_rate)?;
-            progress.step_done(epoch, step + 1);
+    for (i, (images, labels)) in batches.to_device(step.device()).enumerate() {
+        let lr = cfg.lr_at((epoch - 1) * steps + i, cfg.epochs * steps);
+        let (batch_loss, batch_correct) = step.step(&images, &labels, lr)?;
+        loss_sum += batch_loss;
+        correct += batch_correct;
+        if (i + 1) % CHECK_EVERY == 0 || i + 1 == steps {
+            check_finite(loss_sum, epoch, i + 1, cfg.learning_rate)?;
+            report.step_done(epoch, i + 1);
         }
-        stop::check("training", step + 1, steps)?; // the stop button ends the run here
+        stop::check("training", i + 1, steps)?; // the stop button ends the run here
     }
     let n = train.len() as f64;
     Ok((loss_sum / n, 100.0 * correct as f64 / n))
@@ -163,7 +252,7 @@ fn train_epoch(
 // end lesson
 
 /// How many rows of `logits` ([batch, 10]) have their largest score at the label ([batch]).
-fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64> {
+pub fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64> {
     let right = logits.argmax(-1, false).eq_tensor(labels).sum(Kind::Int64); // []
     Ok(i64::try_from(&right)?)
 }
@@ -230,7 +319,8 @@ mod tests {
         };
         let vs = nn::VarStore::new(Device::Cpu);
         let net = crate::model::mlp_model(&vs.root());
-        let err = train_epochs("mlp", &net, &vs, &train, &val, &cfg).unwrap_err();
+        let step = tch_step(&net, &vs, &train, &cfg).unwrap();
+        let err = train_epochs("mlp", step, &train, &val, &cfg, &mut ()).unwrap_err();
         assert!(err.to_string().contains("training diverged"), "{err}");
     }
 

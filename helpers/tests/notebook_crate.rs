@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 /// The most lines of code the notebooks' crate may have (issue: a kernel compiles all of it).
 /// 2,500 until the stop button (`stop.rs`) and the two-line panic report (`panics.rs`) came in,
 /// about 250 lines; 2,800 until subnormal flushing (`subnormals.rs`) and the device probe
-/// (`shapes::device_of`) came in, about 50 lines. The crate recompiles in about 10 s on the
-/// 2-core Intel Xeon.
-const MAX_CODE_LINES: usize = 2_850;
+/// (`shapes::device_of`) came in, about 50 lines; 2,850 until the workspace's one epoch loop
+/// (`train::Step`, `train::Run`, `progress::Report`, which the engine's step runs in too) and
+/// legends placed clear of the lines, about 70. The crate recompiles in about 10 s on the 2-core
+/// Intel Xeon.
+const MAX_CODE_LINES: usize = 2_950;
 /// The most for notebook 07's own crate (`helpers/explore`), which only 07's kernel compiles.
 const MAX_EXPLORE_LINES: usize = 600;
 

@@ -7,7 +7,7 @@ use mnist_helpers::config::{project_path, TrainConfig};
 use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
 use mnist_helpers::metrics::predict;
 use mnist_helpers::model::{cnn_model, mlp_model};
-use mnist_helpers::train::train_epochs;
+use mnist_helpers::train::{tch_step, train_epochs};
 use tch::nn::{self, ModuleT};
 
 fn main() -> Result<()> {
@@ -30,7 +30,8 @@ fn main() -> Result<()> {
             "cnn" => Box::new(cnn_model(&vs.root())),
             _ => Box::new(mlp_model(&vs.root())),
         };
-        let (history, _) = train_epochs(&model, net.as_ref(), &vs, &train, &val, &cfg)?;
+        let step = tch_step(net.as_ref(), &vs, &train, &cfg)?;
+        let (history, _) = train_epochs(&model, step, &train, &val, &cfg, &mut ())?;
         let accuracy = predict(net.as_ref(), &data.test)?.accuracy();
         println!(
             "{model} seed {seed}: test {accuracy:.2}% in {:.1} s ({} epochs)",

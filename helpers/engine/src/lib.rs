@@ -5,6 +5,11 @@
 //! best recipe adds augmentation ([`augment`]). Also here: downloading MNIST ([`fetch`]), reading
 //! a user's PNG ([`digit`]) and the weights files ([`weights`]).
 
+//!
+//! Module order: run, trainer, recipe, weights, network, mlp_step, load, optim, digit, fetch,
+//! augment, precision, deep_cnn, sparse, raw (each uses only modules after it;
+//! `helpers/tests/layers.rs` checks).
+
 pub mod augment;
 pub mod deep_cnn;
 pub mod digit;
@@ -16,6 +21,7 @@ pub mod optim;
 pub mod precision;
 pub mod raw;
 pub mod recipe;
+pub mod run;
 pub mod sparse;
 pub mod trainer;
 pub mod weights;

@@ -10,7 +10,6 @@
 
 use crate::raw::{f32_slice, f32_slice_mut, is_plain_cpu_f32};
 use crate::sparse::{sparse_affine, sparse_weight_grad};
-use crate::trainer::argmax;
 use anyhow::{ensure, Result};
 use mnist_helpers::rng::SplitMix64;
 use tch::{Device, Kind, Tensor};
@@ -250,6 +249,19 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
+}
+
+/// Index and value of the largest entry (the first one on ties, as libtorch's argmax).
+pub fn argmax(row: &[f32]) -> (usize, f32) {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
 }
 
 #[cfg(test)]

@@ -1,39 +1,20 @@
-//! The engine's training loop: the MLP's hand-written step and Adam in Rust on the CPU (autograd
-//! and the same Adam for the CNNs), shuffled mini-batches, validation after every epoch. It fills
-//! the same [`History`] as the notebooks' `fit`.
+//! The engine's training step for the workspace's one epoch loop (`mnist_helpers::train`): the
+//! MLP's hand-written step and Adam in Rust on the CPU (autograd and the same Adam for the CNNs),
+//! the deep CNN's augmentation and label smoothing, and a fast evaluation. It fills the same
+//! [`History`] as the notebooks' `fit`.
 
 use crate::augment::Affine;
+use crate::mlp_step::argmax;
 use crate::network::Network;
 use crate::optim::{Adam, AdamConfig};
 use crate::recipe::Recipe;
 use anyhow::Result;
 use mnist_helpers::data::{Split, LABELS};
-use mnist_helpers::history::{EpochStats, History};
-use mnist_helpers::progress::ProgressPrinter;
+use mnist_helpers::history::History;
+use mnist_helpers::progress::Report;
 use mnist_helpers::rng::SplitMix64;
-use mnist_helpers::train::check_finite;
-use std::time::Instant;
+use mnist_helpers::train::{count_correct, train_epochs, Run, Step};
 use tch::{Device, Kind, Reduction, Tensor};
-
-/// Optimiser steps between two checks that the loss is still finite (and progress reports).
-const CHECK_EVERY: usize = 100;
-
-/// A progress report from [`fit`].
-#[derive(Debug, Clone, Copy)]
-pub enum Progress<'a> {
-    /// Part of an epoch is done.
-    Step {
-        epoch: usize,
-        epochs: usize,
-        done: usize,
-        total: usize,
-    },
-    /// An epoch has finished.
-    Epoch {
-        stats: &'a EpochStats,
-        epochs: usize,
-    },
-}
 
 /// Trains `net` on `train` as `cfg` says, validating on `val` after each epoch. Shuffling and
 /// dropout are seeded from `cfg.seed`; create `net` with [`Network::seeded`] for repeatable runs.
@@ -43,55 +24,39 @@ pub fn fit(
     train: &Split,
     val: &Split,
     cfg: &Recipe,
-    progress: &mut dyn FnMut(Progress),
+    report: &mut dyn Report,
 ) -> Result<History> {
-    let mut trainer = Trainer::new(net, train, cfg)?;
-    let mut history = History {
-        name: cfg.model.name().to_string(),
-        config: cfg.train.clone(),
-        epochs: Vec::new(),
-    };
-    for _ in 0..cfg.train.epochs {
-        let start = Instant::now();
-        let (train_loss, train_accuracy) = trainer.run_epoch(progress)?;
-        let (val_loss, val_accuracy) = validation_loss(trainer.net, val);
-        let stats = EpochStats {
-            epoch: trainer.epoch,
-            train_loss,
-            train_accuracy,
-            val_loss,
-            val_accuracy,
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        progress(Progress::Epoch {
-            stats: &stats,
-            epochs: cfg.train.epochs,
-        });
-        history.epochs.push(stats);
-    }
+    let step = EngineStep::new(net, cfg);
+    let (history, _) = train_epochs(cfg.model.name(), step, train, val, &cfg.train, report)?;
     Ok(history)
 }
 
-/// Training one epoch at a time, for callers that look at the model between epochs (the
-/// benchmark measures test accuracy after each). [`fit`] is built on it.
-pub struct Trainer<'a> {
+/// A run of the engine, one epoch at a time, for callers that look at the model between epochs
+/// (the benchmark measures test accuracy after each; the precision choice times epochs).
+pub fn run<'a>(
+    net: &'a mut Network,
+    train: &'a Split,
+    cfg: &'a Recipe,
+) -> Result<Run<'a, EngineStep<'a>>> {
+    Run::new(EngineStep::new(net, cfg), train, &cfg.train)
+}
+
+/// The engine's step: the model's own step where it has one (the MLP on the CPU), else autograd;
+/// Adam in Rust either way.
+pub struct EngineStep<'a> {
     /// The network being trained.
     pub net: &'a mut Network,
     opt: Adam,
-    train: Split,
-    cfg: Recipe,
+    /// Whether batches are augmented (the deep CNN's recipe).
+    augment: bool,
+    label_smoothing: f64,
     /// Dropout masks of steps computed without autograd.
     rng: SplitMix64,
-    /// Epochs completed so far.
-    pub epoch: usize,
 }
 
-impl<'a> Trainer<'a> {
-    /// Checks `cfg`, seeds shuffling and dropout, and prepares Adam for `net`.
-    pub fn new(net: &'a mut Network, train: &Split, cfg: &Recipe) -> Result<Self> {
-        cfg.train.validate()?;
-        tch::manual_seed(cfg.train.seed.wrapping_add(1) as i64);
-        let train = train.head(cfg.train.train_limit.unwrap_or(usize::MAX));
+impl<'a> EngineStep<'a> {
+    /// Adam for `net` as `cfg` says.
+    pub fn new(net: &'a mut Network, cfg: &Recipe) -> Self {
         let opt = Adam::new(
             &net.vs,
             AdamConfig {
@@ -99,104 +64,59 @@ impl<'a> Trainer<'a> {
                 ..AdamConfig::with_lr(cfg.train.learning_rate)
             },
         );
-        Ok(Trainer {
+        EngineStep {
             net,
             opt,
-            train,
-            cfg: cfg.clone(),
+            augment: cfg.augment(),
+            label_smoothing: cfg.label_smoothing,
             rng: SplitMix64::new(cfg.train.seed ^ 0x000D_50F0_u64),
-            epoch: 0,
-        })
-    }
-
-    /// One shuffled pass over the training set: returns (mean loss, accuracy in percent).
-    pub fn run_epoch(&mut self, progress: &mut dyn FnMut(Progress)) -> Result<(f64, f64)> {
-        self.epoch += 1;
-        let (cfg, augment) = (self.cfg.train.clone(), self.cfg.augment());
-        let device = self.net.vs.device();
-        let n = self.train.len() as i64;
-        let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu)); // [n]
-        let images = self.train.images.index_select(0, &order).to_device(device); // [n, 1, 28, 28]
-        let labels = self.train.labels.index_select(0, &order); // [n]
-        let label_values = Vec::<i64>::try_from(&labels)?;
-        let labels = labels.to_device(device);
-        let bs = cfg.batch_size as i64;
-        let total = (n + bs - 1) / bs;
-        let (mut loss_sum, mut correct) = (0.0, 0);
-        let steps_before = (self.epoch - 1) * total as usize;
-        for step in 0..total {
-            let done_steps = steps_before + step as usize;
-            self.opt.config.lr = cfg.lr_at(done_steps, cfg.epochs * total as usize);
-            let start = step * bs;
-            let len = bs.min(n - start);
-            let x = images.narrow(0, start, len); // [len, 1, 28, 28]
-            let x = if augment {
-                Affine::default().apply(&x)
-            } else {
-                x
-            };
-            let y = labels.narrow(0, start, len); // [len]
-            let (batch_loss, batch_correct) =
-                self.step(&x, &y, &label_values[start as usize..][..len as usize])?;
-            loss_sum += batch_loss;
-            correct += batch_correct;
-            let done = step as usize + 1;
-            if done.is_multiple_of(CHECK_EVERY) || done == total as usize {
-                check_finite(loss_sum, self.epoch, done, cfg.learning_rate)?;
-                progress(Progress::Step {
-                    epoch: self.epoch,
-                    epochs: cfg.epochs,
-                    done,
-                    total: total as usize,
-                });
-            }
         }
-        Ok((loss_sum / n as f64, 100.0 * correct as f64 / n as f64))
     }
 }
 
-impl Trainer<'_> {
-    /// One optimiser step on images `x` ([b, 1, 28, 28]) with labels `y` ([b], and the same as
-    /// `label_values`): the model's own step where it has one, else autograd. Returns (loss sum,
-    /// correct count) of the batch.
-    fn step(&mut self, x: &Tensor, y: &Tensor, label_values: &[i64]) -> Result<(f64, usize)> {
-        if let Some(step) = self.net.model.manual_step(x, label_values, &mut self.rng) {
+impl Step for EngineStep<'_> {
+    fn device(&self) -> Device {
+        self.net.vs.device()
+    }
+
+    fn step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<(f64, i64)> {
+        self.opt.config.lr = lr;
+        let augmented = self.augment.then(|| Affine::default().apply(images));
+        let x = augmented.as_ref().unwrap_or(images); // [b, 1, 28, 28]
+        let label_values = label_values(labels)?;
+        if let Some(step) = self.net.model.manual_step(x, &label_values, &mut self.rng) {
             let step = step?;
             self.opt.step_pairs(&step.grads)?;
-            return Ok((step.loss_sum, step.correct));
+            return Ok((step.loss_sum, step.correct as i64));
         }
         let logits = self.net.model.logits(x, true); // [b, 10]
-        let smoothing = self.cfg.label_smoothing;
-        let loss = logits.cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, smoothing); // []
+        let smoothing = self.label_smoothing;
+        let loss =
+            logits.cross_entropy_loss::<Tensor>(labels, None, Reduction::Mean, -100, smoothing); // []
         self.opt.backward_step(&loss)?;
         let batch = label_values.len() as f64;
         Ok((
             loss.double_value(&[]) * batch,
-            count_correct(&logits, label_values),
+            count_correct(&logits, labels)?,
         ))
+    }
+
+    fn evaluate(&mut self, split: &Split) -> Result<(f64, f64)> {
+        Ok(validation_loss(self.net, split))
     }
 }
 
-/// How many rows of `logits` ([len, 10]) have their largest value at the row's label.
-fn count_correct(logits: &Tensor, labels: &[i64]) -> usize {
-    copy_to_vec::<f32>(logits)
-        .chunks_exact(LABELS as usize)
-        .zip(labels)
-        .filter(|(row, &label)| argmax(row).0 == label as usize)
-        .count()
-}
-
-/// Index and value of the largest entry (the first one on ties, as libtorch's argmax).
-pub fn argmax(row: &[f32]) -> (usize, f32) {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 {
-                (i, v)
-            } else {
-                best
-            }
-        })
+/// The labels of a batch ([b], int64) as numbers: read in place when they are on the CPU (every
+/// step of the seed recipe does this, so it must cost nothing next to the step), else copied.
+fn label_values(labels: &Tensor) -> Result<std::borrow::Cow<'_, [i64]>> {
+    if labels.device() == Device::Cpu && labels.kind() == Kind::Int64 && labels.is_contiguous() {
+        // SAFETY: a contiguous int64 CPU tensor holds numel() i64s at data_ptr(); `labels` is
+        // borrowed (and nothing writes it) for as long as the slice lives.
+        let values =
+            unsafe { std::slice::from_raw_parts(labels.data_ptr() as *const i64, labels.numel()) };
+        return Ok(values.into());
+    }
+    Ok(Vec::<i64>::try_from(labels)?.into())
 }
 
 /// Mean cross-entropy and accuracy (percent) of `net` on `split`, without dropout, as the network
@@ -255,16 +175,6 @@ fn loss_and_correct(logits: &[f32], labels: &[i64]) -> (f64, usize) {
             )
         },
     )
-}
-
-/// A progress printer for terminals: one line per epoch and, within a long epoch, a line every
-/// few seconds, each with the time left (the notebooks' printer).
-pub fn print_progress(epochs: usize, steps: usize) -> impl FnMut(Progress) {
-    let mut printer = ProgressPrinter::new(epochs, steps);
-    move |p| match p {
-        Progress::Step { epoch, done, .. } => printer.step_done(epoch, done),
-        Progress::Epoch { stats, .. } => printer.epoch_done(stats),
-    }
 }
 
 #[cfg(test)]

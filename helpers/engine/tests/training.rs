@@ -29,9 +29,9 @@ fn train(cfg: &Recipe) -> (Network, History) {
         .train
         .train_validation(cfg.train.validation_fraction, cfg.train.seed)
         .unwrap();
-    let val = val.head(1000);
+    let (train, val) = (train.head(cfg.train.train_limit.unwrap()), val.head(1000));
     let mut net = Network::seeded(cfg.model, Device::Cpu, cfg.train.seed);
-    let history = fit(&mut net, &train, &val, cfg, &mut |_| {}).unwrap();
+    let history = fit(&mut net, &train, &val, cfg, &mut ()).unwrap();
     (net, history)
 }
 
@@ -104,7 +104,7 @@ fn huge_learning_rate_stops_with_a_clear_error() {
     let mut cfg = quick_config(ModelKind::Mlp, 3000);
     cfg.train.learning_rate = 1e30;
     let mut net = Network::new(cfg.model, Device::Cpu);
-    let err = fit(&mut net, &train, &data.test.head(100), &cfg, &mut |_| {})
+    let err = fit(&mut net, &train, &data.test.head(100), &cfg, &mut ())
         .unwrap_err()
         .to_string();
     assert!(

@@ -2,7 +2,10 @@
 //! page in [`canvas`] (both networks answer in the page's JavaScript while the learner draws),
 //! saliency grids and maps of hidden layers in [`explore`], drawn by [`scatter`], and the t-SNE
 //! maps of [`tsne`]. Notebook 07 computes the saliency (tch autograd) and the PCA (tch's SVD) in
-//! its own cells. Modules depend in one direction: canvas alone; explore -> scatter, tsne.
+//! its own cells.
+//!
+//! Module order: explore, tsne, canvas, scatter (each uses only modules after it;
+//! `helpers/tests/layers.rs` checks).
 
 pub mod canvas;
 pub mod explore;

@@ -7,12 +7,15 @@ use anyhow::Result;
 use mnist_engine::load::load_mnist;
 use mnist_engine::network::{ModelKind, Network};
 use mnist_engine::precision::precision_name;
-use mnist_engine::recipe::{seeded_network, Recipe};
-use mnist_engine::trainer::{evaluate_loss, fit, Progress, Trainer};
+use mnist_engine::recipe::Recipe;
+use mnist_engine::run::seeded_network;
+use mnist_engine::trainer::{evaluate_loss, fit, run};
 use mnist_helpers::data::{Mnist, Split};
+use mnist_helpers::history::EpochStats;
 use mnist_helpers::metrics::predict;
 use mnist_helpers::model::mlp_model;
-use mnist_helpers::train::train_epochs;
+use mnist_helpers::progress::{ProgressPrinter, Report};
+use mnist_helpers::train::{tch_step, train_epochs};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
@@ -88,7 +91,7 @@ pub fn seed_recipe(data: &Mnist, epochs: usize) -> Result<Value> {
     let mut cfg = Recipe::for_model(ModelKind::Mlp);
     cfg.train.epochs = epochs;
     let mut net = Network::seeded(ModelKind::Mlp, mnist_helpers::device(), cfg.train.seed);
-    let history = fit(&mut net, &train, &val, &cfg, &mut log_epochs("ours seed"))?;
+    let history = fit(&mut net, &train, &val, &cfg, &mut EpochLog("ours seed"))?;
     let (_, test_accuracy) = evaluate_loss(&net, &data.test);
     let epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
     Ok(json!({ "task": "seed", "epoch_seconds": epoch_seconds, "test_accuracy": test_accuracy }))
@@ -105,7 +108,9 @@ pub fn seed_recipe_notebooks(data: &Mnist, epochs: usize) -> Result<Value> {
     let vs = nn::VarStore::new(mnist_helpers::device());
     let net = mlp_model(&vs.root());
     // Its progress lines go to stdout, before the JSON line that the bench reads.
-    let (history, _) = train_epochs("notebooks seed", &net, &vs, &train, &val, &cfg)?;
+    let step = tch_step(&net, &vs, &train, &cfg)?;
+    let mut printer = ProgressPrinter::new(cfg.epochs, train.len().div_ceil(cfg.batch_size));
+    let (history, _) = train_epochs("notebooks seed", step, &train, &val, &cfg, &mut printer)?;
     let test_accuracy = predict(&net, &data.test)?.accuracy();
     let epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
     Ok(
@@ -129,16 +134,16 @@ pub fn race_to_target(data: &Mnist, cfg: &Recipe, stop_at_target: bool) -> Resul
         eprintln!("ours {}: {}", cfg.model, choice.describe());
     }
     let precision = precision_name(choice.map_or(tch::Kind::Float, |c| c.kind));
-    let mut trainer = Trainer::new(&mut net, &train, cfg)?;
+    let mut run = run(&mut net, &train, cfg)?;
     let (mut elapsed, mut reached, mut accuracies) = (0.0, None, Vec::new());
     for _ in 0..cfg.train.epochs {
         let start = Instant::now();
-        trainer.run_epoch(&mut |_| {})?;
+        run.next_epoch(&mut ())?;
         elapsed += start.elapsed().as_secs_f64();
-        let (_, accuracy) = evaluate_loss(trainer.net, &data.test);
+        let (_, accuracy) = evaluate_loss(run.step.net, &data.test);
         eprintln!(
             "ours {}: epoch {}: {elapsed:.1} s of training, test {accuracy:.2}%",
-            cfg.model, trainer.epoch
+            cfg.model, run.epoch
         );
         accuracies.push(accuracy);
         if accuracy >= TARGET_ACCURACY && reached.is_none() {
@@ -155,15 +160,16 @@ pub fn race_to_target(data: &Mnist, cfg: &Recipe, stop_at_target: bool) -> Resul
     }))
 }
 
-/// A progress callback that prints one line per epoch to stderr.
-fn log_epochs(label: &'static str) -> impl FnMut(Progress) {
-    move |p| {
-        if let Progress::Epoch { stats, .. } = p {
-            eprintln!(
-                "{label} epoch {}: {:.2} s, val {:.2}%",
-                stats.epoch, stats.seconds, stats.val_accuracy
-            );
-        }
+/// Progress that prints one line per epoch to stderr, with this label.
+struct EpochLog(&'static str);
+
+impl Report for EpochLog {
+    fn step_done(&mut self, _: usize, _: usize) {}
+    fn epoch_done(&mut self, stats: &EpochStats) {
+        eprintln!(
+            "{} epoch {}: {:.2} s, val {:.2}%",
+            self.0, stats.epoch, stats.seconds, stats.val_accuracy
+        );
     }
 }
 
