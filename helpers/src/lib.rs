@@ -2,7 +2,7 @@
 //! training in [`train`]) is plain tch; the rest is plumbing the notebooks call in one line:
 //! [`data`] (IDX files checked by [`checksum`]), [`metrics`], [`plot`], [`tables`], [`display`],
 //! and [`artifacts`] for what a later notebook reads. The `mnist` command's faster CPU engine
-//! lives in a crate of its own (`helpers/engine`), which this one never compiles. Where networks
+//! lives in a crate of its own (`engine`), which this one never compiles. Where networks
 //! run, and what happens when the crate is loaded: [`device`].
 //!
 //! Module order: notebook, metrics, train, artifacts, env_info, shapes, tables, plot, source,

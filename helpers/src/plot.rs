@@ -551,6 +551,22 @@ fn pixel_color(v: f32, scale: f32, palette: ColorMap) -> RGBColor {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_legend_goes_where_no_line_runs() {
+        let epochs = |f: fn(f64) -> f64| (1..=10).map(|e| (e as f64, f(e as f64))).collect();
+        let rising: Vec<(f64, f64)> = epochs(|e| 90.0 + e); // accuracy: empty lower right
+        let falling: Vec<(f64, f64)> = epochs(|e| 1.0 / e); // loss: empty upper right
+        let (xs, ys) = (0.5..10.5, 90.0..101.0);
+        let corner = free_corner(&[&rising, &rising], &xs, &ys);
+        assert_eq!(format!("{corner:?}"), "LowerRight");
+        let corner = free_corner(&[&falling], &xs, &(0.0..1.1));
+        assert_eq!(format!("{corner:?}"), "UpperRight");
+        // A line through the lower right and the upper left: one of the other corners.
+        let diagonal = [(0.5, 101.0), (10.5, 90.0)];
+        let corner = format!("{:?}", free_corner(&[&diagonal], &xs, &ys));
+        assert!(corner == "UpperRight" || corner == "LowerLeft", "{corner}");
+    }
+
     /// Width, height and whether any pixel is dark, of an RGB PNG.
     fn decode(png: &[u8]) -> (u32, u32, bool) {
         let mut reader = png::Decoder::new(std::io::Cursor::new(png))

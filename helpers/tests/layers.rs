@@ -9,8 +9,8 @@ fn source_dirs() -> [PathBuf; 3] {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     [
         root.join("src"),
-        root.join("engine/src"),
-        root.join("explore/src"),
+        root.join("../engine/src"),
+        root.join("../explore/src"),
     ]
 }
 
