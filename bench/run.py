@@ -229,8 +229,10 @@ def speed_flags():
 
 def markdown(rows, ratios, args):
     stamp = datetime.date.today().isoformat()
+    race = any("CNN" in r[0] for r in rows)
+    repeats = f"medians of {args.repeats} runs" + (f" ({args.cnn_repeats} for the CNN race)" if race else "")
     lines = [f"Measured {stamp} on {machine()}; device {DEVICE}; {args.threads} threads for every framework; "
-             f"medians of {args.repeats} runs ({args.cnn_repeats} for the CNN race).", "",
+             f"{repeats}.", "",
              f"CPU flags that decide the kernels: {speed_flags()}.", "",
              "| measurement | who | time | result | memory |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {' | '.join(r)} |" for r in rows]

@@ -98,7 +98,7 @@ pub fn digit_map(sample: &Split, method: &str, models: &[(&Trained, &Tensor)]) -
             title: format!(
                 "{}: {} test images, {method}",
                 model.name.to_uppercase(),
-                labels.len()
+                with_thousands(labels.len())
             ),
             axes: [format!("{method} 1"), format!("{method} 2")],
             points: points.iter().map(|p| (p[0] as f64, p[1] as f64)).collect(),
@@ -107,6 +107,19 @@ pub fn digit_map(sample: &Split, method: &str, models: &[(&Trained, &Tensor)]) -
         });
     }
     scatter_panels(&panels)
+}
+
+/// `n` with commas between thousands: 2,000.
+fn with_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Each picture of `t` ([n, ...]) as 784 floats.
@@ -137,6 +150,13 @@ fn heat_over(digit: f32, heat: f32) -> RGBColor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(with_thousands(2000), "2,000");
+        assert_eq!(with_thousands(999), "999");
+        assert_eq!(with_thousands(1_234_567), "1,234,567");
+    }
 
     fn split(n: i64) -> Split {
         Split {
