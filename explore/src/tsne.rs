@@ -1,10 +1,9 @@
 //! t-SNE (van der Maaten and Hinton, 2008) in tch: a 2-D map of n points in which points that are
 //! near neighbours in the full space stay neighbours, so that clusters show as islands. Exact
-//! (every pair of points pushes; each point's 90 nearest neighbours pull), started from the PCA
-//! map, so the same points always give the same map.
+//! (every pair of points pushes; each point's 90 nearest neighbours pull), started from a map the
+//! caller gives (07 gives its PCA map), so the same points always give the same map.
 
 use anyhow::{ensure, Result};
-use mnist_helpers::rng::SplitMix64;
 use tch::{Device, Kind, Tensor};
 
 /// How many neighbours each point effectively weighs (t-SNE's usual 30).
@@ -17,20 +16,27 @@ const STEPS: usize = 500;
 /// Steps of early exaggeration (clusters form), then the map relaxes.
 const EXAGGERATED: usize = 125;
 
-/// The 2-D t-SNE map of the rows of `points` ([n, d], n at least 4): [n, 2], on the CPU. About
-/// 2 s for 2,000 points on 2 cores.
-pub fn tsne_2d(points: &Tensor) -> Result<Tensor> {
+/// The 2-D t-SNE map of the rows of `points` ([n, d], n at least 4), moved from `start` ([n, 2],
+/// say their PCA map, shrunk to a spread of 1e-4 first): [n, 2], on the CPU. About 2 s for 2,000
+/// points on 2 cores.
+pub fn tsne_2d(points: &Tensor, start: &Tensor) -> Result<Tensor> {
     let size = points.size();
     ensure!(
         size.len() == 2 && size[0] >= 4,
         "t-SNE needs at least 4 points in rows [n, d], got {size:?}"
     );
+    ensure!(
+        start.size() == [size[0], 2],
+        "t-SNE's start map must be [{}, 2], one point per row, got {:?}",
+        size[0],
+        start.size()
+    );
     let n = size[0] as usize;
     let x = points.to_device(Device::Cpu).to_kind(Kind::Float);
     let x = &x - x.mean_dim(0, true, Kind::Float); // [n, d], centred
     let p = neighbour_probabilities(&x, PERPLEXITY)?; // n * n
-    let start = pca_2d(&x); // [n, 2]
-    let start = &start / (f64::try_from(start.std(true))? * 1e4); // spread 1e-4
+    let start = start.to_device(Device::Cpu).to_kind(Kind::Float); // [n, 2]
+    let start = &start / (f64::try_from(start.std(true))?.max(1e-12) * 1e4); // spread 1e-4
     let mut y = Vec::<f32>::try_from(&start.flatten(0, -1))?; // x0, y0, x1, y1, ...
     let (mut velocity, mut gains) = (vec![0f32; 2 * n], vec![1f32; 2 * n]);
     let rate = (n as f32 / 12.0).max(200.0);
@@ -55,26 +61,6 @@ pub fn tsne_2d(points: &Tensor) -> Result<Tensor> {
         }
     }
     Ok(Tensor::from_slice(&y).reshape([n as i64, 2])) // [n, 2]
-}
-
-/// The centred rows `x` ([n, d]) on their two main axes (the PCA map): [n, 2]. Found by
-/// subspace iteration from a fixed start, so the same points always give the same map.
-fn pca_2d(x: &Tensor) -> Tensor {
-    let d = x.size()[1];
-    let mut rng = SplitMix64::new(7);
-    let start: Vec<f32> = (0..2 * d)
-        .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-        .collect();
-    let mut axes = Tensor::from_slice(&start).reshape([d, 2]); // [d, 2]
-    for _ in 0..30 {
-        let grown = x.tr().mm(&x.mm(&axes)); // [d, 2]
-        let first = grown.narrow(1, 0, 1); // [d, 1]
-        let first = &first / first.norm();
-        let second = grown.narrow(1, 1, 1); // [d, 1]
-        let second = &second - &first * (&first * &second).sum(Kind::Float);
-        axes = Tensor::cat(&[&first, &(&second / second.norm())], 1); // [d, 2], orthonormal
-    }
-    x.mm(&axes) // [n, 2]
 }
 
 /// t-SNE's symmetric neighbour probabilities p_ij (summing to 1) of the rows of `x` ([n, d]),
@@ -203,6 +189,7 @@ fn pair_sums(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mnist_helpers::rng::SplitMix64;
 
     /// Two groups of 100 points, far apart in 20 dimensions (more points per group than the
     /// perplexity, so that each point's neighbours are in its own group); the same every time.
@@ -245,7 +232,8 @@ mod tests {
 
     #[test]
     fn groups_apart_in_the_space_stay_apart_on_the_map() {
-        let y = tsne_2d(&two_groups()).unwrap(); // [200, 2]
+        let points = two_groups();
+        let y = tsne_2d(&points, &points.narrow(1, 0, 2)).unwrap(); // [200, 2]
         let (a, b) = (y.narrow(0, 0, 100), y.narrow(0, 100, 100));
         let gap = f64::try_from(
             (a.mean_dim(0, false, Kind::Float) - b.mean_dim(0, false, Kind::Float)).norm(),
@@ -259,8 +247,12 @@ mod tests {
     }
 
     #[test]
-    fn too_few_points_are_refused() {
-        let err = tsne_2d(&Tensor::zeros([3, 5], (Kind::Float, Device::Cpu))).unwrap_err();
+    fn too_few_points_and_a_wrong_start_are_refused() {
+        let points = Tensor::zeros([3, 5], (Kind::Float, Device::Cpu));
+        let err = tsne_2d(&points, &points.narrow(1, 0, 2)).unwrap_err();
         assert!(err.to_string().contains("at least 4 points"), "{err}");
+        let points = Tensor::zeros([6, 5], (Kind::Float, Device::Cpu));
+        let err = tsne_2d(&points, &points.narrow(1, 0, 3)).unwrap_err();
+        assert!(err.to_string().contains("must be [6, 2]"), "{err}");
     }
 }

@@ -210,7 +210,7 @@ pub type Chart<'a, 'b> =
 /// The corner of the plotting area (`xs` by `ys`) that the lines, drawn through their points,
 /// cross least: where the legend goes (a box of 40% of the width and 45% of the height). Upper
 /// right on a tie.
-pub fn free_corner(
+fn free_corner(
     lines: &[&[(f64, f64)]],
     xs: &std::ops::Range<f64>,
     ys: &std::ops::Range<f64>,

@@ -8,24 +8,12 @@ use std::time::{Duration, Instant};
 /// What a training run reports as it goes: [`ProgressPrinter`] prints it; `()` says nothing.
 pub trait Report {
     /// Step `step` (1-based) of epoch `epoch` is done.
-    fn step_done(&mut self, epoch: usize, step: usize);
+    fn step_done(&mut self, _epoch: usize, _step: usize) {}
     /// An epoch finished, with these figures.
-    fn epoch_done(&mut self, stats: &EpochStats);
+    fn epoch_done(&mut self, _stats: &EpochStats) {}
 }
 
-impl Report for () {
-    fn step_done(&mut self, _: usize, _: usize) {}
-    fn epoch_done(&mut self, _: &EpochStats) {}
-}
-
-impl Report for ProgressPrinter {
-    fn step_done(&mut self, epoch: usize, step: usize) {
-        ProgressPrinter::step_done(self, epoch, step);
-    }
-    fn epoch_done(&mut self, stats: &EpochStats) {
-        ProgressPrinter::epoch_done(self, stats);
-    }
-}
+impl Report for () {}
 
 /// Seconds between two progress lines within an epoch.
 const EVERY: Duration = Duration::from_secs(5);
@@ -65,8 +53,16 @@ impl ProgressPrinter {
         }
     }
 
+    /// Sends the line now (evcxr shows stdout line by line) and restarts the interval.
+    fn flush(&mut self) {
+        let _ = std::io::stdout().flush();
+        self.last = Instant::now();
+    }
+}
+
+impl Report for ProgressPrinter {
     /// Step `step` (1-based) of epoch `epoch` is done: prints a line if the last was a while ago.
-    pub fn step_done(&mut self, epoch: usize, step: usize) {
+    fn step_done(&mut self, epoch: usize, step: usize) {
         if self.last.elapsed() < EVERY || step >= self.steps {
             return;
         }
@@ -81,19 +77,13 @@ impl ProgressPrinter {
     }
 
     /// An epoch finished: prints its figures.
-    pub fn epoch_done(&mut self, s: &EpochStats) {
+    fn epoch_done(&mut self, s: &EpochStats) {
         println!(
             "epoch {}/{}: loss {:.4}, accuracy {:.2}% | validation loss {:.4}, accuracy {:.2}% | {:.1} s, {}",
             s.epoch, self.epochs, s.train_loss, s.train_accuracy, s.val_loss, s.val_accuracy,
             s.seconds, self.time_left(s.epoch * self.steps)
         );
         self.flush();
-    }
-
-    /// Sends the line now (evcxr shows stdout line by line) and restarts the interval.
-    fn flush(&mut self) {
-        let _ = std::io::stdout().flush();
-        self.last = Instant::now();
     }
 }
 

@@ -118,11 +118,6 @@ impl<'a, S: Step> Run<'a, S> {
         })
     }
 
-    /// Optimiser steps per epoch.
-    pub fn steps(&self) -> usize {
-        self.train.len().div_ceil(self.cfg.batch_size)
-    }
-
     /// The next epoch: (mean loss, accuracy in percent) on the training images.
     pub fn next_epoch(&mut self, report: &mut dyn Report) -> Result<(f64, f64)> {
         self.epoch += 1;

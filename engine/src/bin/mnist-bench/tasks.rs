@@ -164,7 +164,6 @@ pub fn race_to_target(data: &Mnist, cfg: &Recipe, stop_at_target: bool) -> Resul
 struct EpochLog(&'static str);
 
 impl Report for EpochLog {
-    fn step_done(&mut self, _: usize, _: usize) {}
     fn epoch_done(&mut self, stats: &EpochStats) {
         eprintln!(
             "{} epoch {}: {:.2} s, val {:.2}%",
