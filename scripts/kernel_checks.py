@@ -1,8 +1,11 @@
 """A learner's path under the real kernel (part of the test command, through run_notebooks.py
---check): the stop button during `fit` keeps every variable and the partial model; the stop button
-in a learner's endless loop leaves a usable kernel; an interrupt between cells changes nothing;
-a value of the notebook API is stored in a variable without naming its type; a panic prints at
-most three lines and the kernel keeps its variables.
+--check): the stop button during each stoppable loop (`fit`, evaluation, 07's t-SNE on 10,000
+points) keeps every variable; the stop button in a learner's endless loop leaves a usable kernel;
+an interrupt between cells changes nothing, also in a kernel that cannot read
+/proc/self/task/*/syscall (played by pointing MNIST_STOP_SYSCALL_FILE at a missing file); a child
+process started from a cell inherits no descriptor or variable of the stop button's watcher; a
+value of the notebook API is stored in a variable without naming its type; a panic prints at most
+three lines and the kernel keeps its variables.
 """
 import tempfile
 import time
@@ -17,6 +20,25 @@ tch::manual_seed(1);
 let vs = nn::VarStore::new(device());
 let net = mlp_model(&vs.root());
 let history = fit("interrupted", &net, &vs, &data, &cfg)?;"""
+# An evaluation long enough to be interrupted: 240,000 images, one per forward pass.
+LONG_EVALUATION = """let many = Split { images: data.train.images.repeat([4, 1, 1, 1]),
+                  labels: data.train.labels.repeat([4]) };
+println!("evaluating");
+let slow = mnist_helpers::metrics::predict_in_batches(&net, &many, 1, device())?;"""
+# 07's t-SNE on as many points as the test set has: 10,000 (random 64-d stand-ins for hidden
+# layers, moved from a 2-d start as 07 moves its PCA map).
+TSNE_POINTS = """let points = Tensor::randn([10000, 64], (Kind::Float, Device::Cpu)); // [10000, 64]
+let start = points.narrow(1, 0, 2); // [10000, 2]"""
+TSNE = 'println!("mapping");\nlet map = tsne_2d(&points, &start)?;'
+# A child process started from a cell: its descriptors (a socket reads "socket:[inode]") and
+# whether the watcher's old variable is in its environment.
+CHILD = """let script = "for fd in /proc/$$/fd/*; do echo \\"$fd $(readlink $fd)\\"; done; env";
+let child = std::process::Command::new("sh").args(["-c", script]).output()?;
+let seen = String::from_utf8_lossy(&child.stdout).into_owned();
+println!("child: {} sockets, {} pipes past 2, wake variable {}", seen.matches("socket:").count(),
+         seen.lines().filter(|l| l.contains("pipe:") && !l.contains("/fd/0 ")
+             && !l.contains("/fd/1 ") && !l.contains("/fd/2 ")).count(),
+         seen.contains("MNIST_STOP_WAKE"));"""
 # Values of the notebook API stored without `?` and without naming their types.
 UNTYPED_RESULTS = [
     "let r1 = load_data();",
@@ -131,25 +153,54 @@ def panic_lines(said: str) -> list:
 
 
 def check_stop_and_mistakes(env: dict) -> list:
-    """Runs the checks in one fresh kernel; returns the problems found."""
+    """Runs the checks in one fresh kernel, then those without /proc in another; returns the
+    problems found."""
     print("== the stop button, a learner's mistakes (fresh kernel)", flush=True)
     problems = []
     with tempfile.TemporaryDirectory() as scratch:
-        kernel = Kernel({**env, "MNIST_ARTIFACTS": scratch})
-        try:
-            run_checks(kernel, problems)
-        finally:
-            kernel.close()
+        for checks, extra in ((run_checks, {}), (run_checks_without_proc, WITHOUT_PROC)):
+            kernel = Kernel({**env, "MNIST_ARTIFACTS": scratch, **extra})
+            try:
+                checks(kernel, problems)
+            finally:
+                kernel.close()
     return problems
+
+
+# What a kernel sees where /proc/self/task/*/syscall cannot be read.
+WITHOUT_PROC = {"MNIST_STOP_SYSCALL_FILE": "/nonexistent/syscall"}
+
+
+def run_checks_without_proc(kernel: Kernel, problems: list) -> None:
+    """Where the kernel cannot tell a running cell from the time between cells: a press between
+    cells changes nothing, and the stoppable loops still stop."""
+    print("== the stop button where /proc/self/task/*/syscall cannot be read (fresh kernel)",
+          flush=True)
+    status, said = kernel.run(kernel_probe.setup_cell("07_explore"))
+    if status != "ok":
+        problems.append(f"setup cell failed: {said.strip()[:300]}")
+        return
+    kernel.run("let keep = 41;\n" + TSNE_POINTS)
+    kernel.manager.interrupt_kernel()
+    time.sleep(1)
+    status, said = kernel.run('println!("idle {}", keep + 1);')
+    expect(problems, "idle 42" in said, "without /proc, an interrupt between cells changes nothing",
+           said)
+    status, said, took = kernel.run_and_interrupt(TSNE, "mapping", wait=2)
+    stopped = "stopped by the stop button: t-SNE ended after batch" in said
+    expect(problems, stopped, f"without /proc, the stop button still ends t-SNE "
+           f"({took and round(took, 1)} s after the interrupt)", said)
+    status, said = kernel.run('println!("kept {} {:?}", keep + 1, points.size());')
+    expect(problems, "kept 42 [10000, 64]" in said, "and the variables are there", said)
 
 
 def run_checks(kernel: Kernel, problems: list) -> None:
     """The checks, in order: each cell depends on the ones before."""
-    status, said = kernel.run(kernel_probe.setup_cell())
+    status, said = kernel.run(kernel_probe.setup_cell("07_explore"))
     if status != "ok":
         problems.append(f"setup cell failed: {said.strip()[:300]}")
         return
-    kernel.run("let data = load_data()?;\nlet keep = 41;")
+    kernel.run("let data = load_data()?;\nlet keep = 41;\n" + TSNE_POINTS)
     status, said, took = kernel.run_and_interrupt(LONG_FIT, "training interrupted:", wait=1)
     expect(problems, status == "ok" and "stopped in epoch 1 of 3" in said,
            f"stop during fit: fit returned its history ({took and round(took, 1)} s after the "
@@ -160,6 +211,20 @@ def run_checks(kernel: Kernel, problems: list) -> None:
     expect(problems, status == "ok" and "epochs 0, keep 42" in said and "partial model" in said,
            "after the stop, the history, an earlier variable and the partial model are there",
            said)
+    status, said, took = kernel.run_and_interrupt(LONG_EVALUATION, "evaluating", wait=1)
+    expect(problems, "stopped by the stop button: evaluation ended after batch" in said,
+           f"stop during an evaluation ({took and round(took, 1)} s after the interrupt)", said)
+    status, said, took = kernel.run_and_interrupt(TSNE, "mapping", wait=4)
+    expect(problems, "stopped by the stop button: t-SNE ended after batch" in said,
+           f"stop during t-SNE on 10,000 points ({took and round(took, 1)} s after the "
+           f"interrupt)", said)
+    status, said = kernel.run('println!("kept {} {:?} {}", keep + 1, points.size(), '
+                              'history.epochs.len());')
+    expect(problems, "kept 42 [10000, 64] 0" in said,
+           "after those stops, the variables defined before are there", said)
+    status, said = kernel.run(CHILD)
+    expect(problems, "child: 0 sockets, 0 pipes past 2, wake variable false" in said,
+           "a child process started from a cell inherits nothing of the stop button", said)
     status, said = kernel.run("\n".join(UNTYPED_RESULTS) + "\nprintln!(\"stored {} {}\", "
                               "r1.is_ok(), r10.is_err());")
     expect(problems, status == "ok" and "stored true true" in said,

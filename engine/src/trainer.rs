@@ -52,6 +52,8 @@ pub struct EngineStep<'a> {
     label_smoothing: f64,
     /// Dropout masks of steps computed without autograd.
     rng: SplitMix64,
+    /// The epoch's summed loss and right answers so far.
+    totals: (f64, i64),
 }
 
 impl<'a> EngineStep<'a> {
@@ -70,6 +72,7 @@ impl<'a> EngineStep<'a> {
             augment: cfg.augment(),
             label_smoothing: cfg.label_smoothing,
             rng: SplitMix64::new(cfg.train.seed ^ 0x000D_50F0_u64),
+            totals: (0.0, 0),
         }
     }
 }
@@ -79,7 +82,29 @@ impl Step for EngineStep<'_> {
         self.net.vs.device()
     }
 
-    fn step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<(f64, i64)> {
+    fn step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<()> {
+        let (loss_sum, correct) = self.batch_step(images, labels, lr)?;
+        self.totals.0 += loss_sum;
+        self.totals.1 += correct;
+        Ok(())
+    }
+
+    fn totals(&self) -> Result<(f64, i64)> {
+        Ok(self.totals)
+    }
+
+    fn new_epoch(&mut self) {
+        self.totals = (0.0, 0);
+    }
+
+    fn evaluate(&mut self, split: &Split) -> Result<(f64, f64)> {
+        Ok(validation_loss(self.net, split))
+    }
+}
+
+impl EngineStep<'_> {
+    /// One optimiser step on a batch: its summed loss and right answers.
+    fn batch_step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<(f64, i64)> {
         self.opt.config.lr = lr;
         let augmented = self.augment.then(|| Affine::default().apply(images));
         let x = augmented.as_ref().unwrap_or(images); // [b, 1, 28, 28]
@@ -99,10 +124,6 @@ impl Step for EngineStep<'_> {
             loss.double_value(&[]) * batch,
             count_correct(&logits, labels)?,
         ))
-    }
-
-    fn evaluate(&mut self, split: &Split) -> Result<(f64, f64)> {
-        Ok(validation_loss(self.net, split))
     }
 }
 

@@ -31,6 +31,7 @@ pub fn tsne_2d(points: &Tensor, start: &Tensor) -> Result<Tensor> {
         size[0],
         start.size()
     );
+    let stop = mnist_helpers::stop::listen(); // a press from here on ends the map, not the kernel
     let n = size[0] as usize;
     let x = points.to_device(Device::Cpu).to_kind(Kind::Float);
     let x = &x - x.mean_dim(0, true, Kind::Float); // [n, d], centred
@@ -41,7 +42,7 @@ pub fn tsne_2d(points: &Tensor, start: &Tensor) -> Result<Tensor> {
     let (mut velocity, mut gains) = (vec![0f32; 2 * n], vec![1f32; 2 * n]);
     let rate = (n as f32 / 12.0).max(200.0);
     for step in 0..STEPS {
-        mnist_helpers::stop::check("t-SNE", step, STEPS)?; // the stop button ends it here
+        stop.check("t-SNE", step, STEPS)?; // the stop button ends it here
         let (exaggeration, momentum) = if step < EXAGGERATED {
             (12.0, 0.5)
         } else {

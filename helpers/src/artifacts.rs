@@ -141,21 +141,40 @@ impl Trained {
         self.net.as_any().downcast_ref::<M>()
     }
 
+    /// Where its variables are: the device to give `evaluate_on` and the like.
+    pub fn device(&self) -> tch::Device {
+        self.vs.device()
+    }
+
     /// Trainable parameters in total.
     pub fn param_count(&self) -> i64 {
         crate::tables::param_count(&self.vs)
     }
 }
 
-/// Model `name` as 04 saved it: `build` makes the architecture (e.g. `mlp_model`), the weights and
-/// history come from `dir`.
+/// Model `name` as 04 saved it, on [`crate::device()`]: `build` makes the architecture (e.g.
+/// `mlp_model`), the weights and history come from `dir`.
 pub fn load_trained_from<M: ModuleT + 'static>(
     dir: &Path,
     name: &str,
     build: impl FnOnce(&nn::Path) -> M,
 ) -> Result<Trained> {
-    let mut vs = nn::VarStore::new(crate::device());
-    let net = Box::new(build(&vs.root()));
+    load_trained_from_on(dir, name, build, crate::device())
+}
+
+/// [`load_trained_from`] with the variables on `device`; the [`Trained`] it gives knows it
+/// ([`Trained::device`]). A device this machine does not have is an error, not a panic.
+pub fn load_trained_from_on<M: ModuleT + 'static>(
+    dir: &Path,
+    name: &str,
+    build: impl FnOnce(&nn::Path) -> M,
+    device: tch::Device,
+) -> Result<Trained> {
+    let mut vs = nn::VarStore::new(device);
+    let net = crate::panics::quietly(|| Box::new(build(&vs.root()))).map_err(|text| {
+        let reason = crate::panics::first_line(&text);
+        anyhow::anyhow!("cannot build {name} on device {device:?}: {reason}")
+    })?;
     load_weights(&mut vs, &weights_path(dir, name))?;
     let history = load_history(&history_path(dir, name))?;
     Ok(Trained {
@@ -166,13 +185,22 @@ pub fn load_trained_from<M: ModuleT + 'static>(
     })
 }
 
-/// [`load_trained_from`] the artifacts directory; an error is also printed on stdout (see
-/// [`shown`]).
+/// [`load_trained_from`] the artifacts directory, on [`crate::device()`]; an error is also printed
+/// on stdout (see [`shown`]).
 pub fn load_trained<M: ModuleT + 'static>(
     name: &str,
     build: impl FnOnce(&nn::Path) -> M,
 ) -> Result<Trained> {
-    shown(load_trained_from(&artifacts_dir(), name, build))
+    load_trained_on(name, build, crate::device())
+}
+
+/// [`load_trained`] with the variables on `device`.
+pub fn load_trained_on<M: ModuleT + 'static>(
+    name: &str,
+    build: impl FnOnce(&nn::Path) -> M,
+    device: tch::Device,
+) -> Result<Trained> {
+    shown(load_trained_from_on(&artifacts_dir(), name, build, device))
 }
 
 #[cfg(test)]

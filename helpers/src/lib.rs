@@ -39,7 +39,7 @@ pub use tch;
 
 /// Everything a notebook needs, in one `use mnist_helpers::prelude::*;`.
 pub mod prelude {
-    pub use crate::artifacts::{load_trained, Trained};
+    pub use crate::artifacts::{load_trained, load_trained_on, Trained};
     pub use crate::config::{Schedule, TrainConfig};
     pub use crate::data::{Mnist, Split};
     pub use crate::device;

@@ -1,12 +1,13 @@
 //! Evaluation: predictions, accuracy, confusion matrix, per-class scores, misclassified examples.
 
 use crate::data::{Split, LABELS};
+use crate::shapes::{check_fits, to_device};
 use crate::train::EVAL_BATCH;
 use anyhow::Result;
 use polars::prelude::*;
 use serde::Serialize;
 use tch::nn::ModuleT;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Number of classes as an array length.
 const N: usize = LABELS as usize;
@@ -59,29 +60,44 @@ pub struct ConfusionMatrix {
     pub counts: [[u64; N]; N],
 }
 
-/// Runs `net` over `split` without dropout or gradients and collects its predictions.
+/// Runs `net` over `split` without dropout or gradients and collects its predictions. The network
+/// runs on [`crate::device()`], where the notebooks build their networks and
+/// [`crate::artifacts::load_trained`] loads them; for a network elsewhere, [`predict_on`].
 pub fn predict(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<Predictions> {
-    predict_in_batches(net, split, EVAL_BATCH)
+    predict_on(net, split, crate::device())
 }
 
-/// [`predict`] with `batch` images per forward pass.
+/// [`predict`] for a network whose variables are on `device` (`vs.device()`, or a loaded
+/// model's `.device()`).
+pub fn predict_on(
+    net: &(impl ModuleT + ?Sized),
+    split: &Split,
+    device: Device,
+) -> Result<Predictions> {
+    predict_in_batches(net, split, EVAL_BATCH, device)
+}
+
+/// [`predict_on`] with `batch` images per forward pass; a network that does not fit MNIST or is
+/// not on `device` gets an error in one line, before the first batch.
 pub fn predict_in_batches(
     net: &(impl ModuleT + ?Sized),
     split: &Split,
     batch: i64,
+    device: Device,
 ) -> Result<Predictions> {
     let n = split.len() as i64;
-    let device = crate::shapes::device_of(net, &split.images)?; // where its variables are
-
-    let _stoppable = crate::stop::listen();
+    let probe = split.images.narrow(0, 0, n.min(2)); // [2, 1, 28, 28]
+    check_fits(net, None, &to_device(&probe, device)?)?;
+    let stop = crate::stop::listen();
     let batches = (n as usize).div_ceil(batch.max(1) as usize);
     let chunks: Vec<Tensor> = (0..n)
         .step_by(batch as usize)
         .enumerate()
         .map(|(done, s)| {
-            crate::stop::check("evaluation", done, batches)?;
+            stop.check("evaluation", done, batches)?;
             let images = split.images.narrow(0, s, batch.min(n - s)); // [batch, 1, 28, 28]
-            let logits = tch::no_grad(|| net.forward_t(&images.to_device(device), false));
+            let images = to_device(&images, device)?;
+            let logits = tch::no_grad(|| net.forward_t(&images, false)); // [batch, 10]
             Ok(logits.softmax(-1, Kind::Float).to_device(tch::Device::Cpu)) // [batch, 10]
         })
         .collect::<Result<_>>()?;

@@ -169,15 +169,27 @@ pub fn summary(vs: &nn::VarStore, title: &str) -> Result<Html> {
     Ok(html_table(&model_summary(vs)?, &format!("{title} summary")))
 }
 
-/// One batch through a network: shapes, and the probabilities of the first example.
+/// One batch through a network: shapes, and the probabilities of the first example. The network
+/// runs on [`crate::device()`]; for a network elsewhere, [`forward_pass_on`].
 pub fn forward_pass(net: &(impl ModuleT + ?Sized), split: &Split, batch: i64) -> Result<Html> {
+    forward_pass_on(net, split, batch, crate::device())
+}
+
+/// [`forward_pass`] for a network whose variables are on `device` (`vs.device()`).
+pub fn forward_pass_on(
+    net: &(impl ModuleT + ?Sized),
+    split: &Split,
+    batch: i64,
+    device: Device,
+) -> Result<Html> {
     anyhow::ensure!(
         (1..=split.len() as i64).contains(&batch),
         "batch {batch}: choose from 1 to {} images",
         split.len()
     );
-    let device = crate::shapes::device_of(net, &split.images)?; // where its variables are
-    let images = split.images.narrow(0, 0, batch).to_device(device); // [batch, 1, 28, 28]
+    let images = split.images.narrow(0, 0, batch); // [batch, 1, 28, 28]
+    let images = crate::shapes::to_device(&images, device)?;
+    crate::shapes::check_fits(net, None, &images)?;
     let logits = tch::no_grad(|| net.forward_t(&images, false)); // [batch, 10]
     let probs = logits.softmax(-1, Kind::Float); // [batch, 10]
     let first: Vec<f32> = Vec::try_from(&probs.get(0).to_device(tch::Device::Cpu))?;
@@ -292,9 +304,20 @@ pub fn compare_curves(histories: &[&History]) -> Result<Png> {
     )
 }
 
-/// The network's predictions on a split (the test set, in 05 and 06).
+/// The network's predictions on a split (the test set, in 05 and 06), the network on
+/// [`crate::device()`]; for a network elsewhere, [`evaluate_on`].
 pub fn evaluate(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<Predictions> {
     predict(net, split)
+}
+
+/// [`evaluate`] for a network whose variables are on `device` (`vs.device()`, or a loaded
+/// model's `.device()`).
+pub fn evaluate_on(
+    net: &(impl ModuleT + ?Sized),
+    split: &Split,
+    device: Device,
+) -> Result<Predictions> {
+    crate::metrics::predict_on(net, split, device)
 }
 
 /// The confusion matrix as a table (rows: true digit, columns: prediction).

@@ -12,7 +12,8 @@ pub fn check_fits(
     vs: Option<&nn::VarStore>,
     images: &Tensor,
 ) -> Result<()> {
-    let logits = forward_quietly(net, images).map_err(|e| anyhow!(explain(&e, vs)))?;
+    let explained = |e: String| anyhow!(explain(&e, vs, images.device()));
+    let logits = forward_quietly(net, images).map_err(explained)?;
     let size = logits.size(); // [batch, 10] when it fits
     if size.len() != 2 || size[1] != 10 {
         let layer = size
@@ -30,37 +31,20 @@ pub fn check_fits(
     Ok(())
 }
 
-/// Where `net`'s variables live, for callers that have the network but not its VarStore: it runs
-/// on two images from `images` on the CPU, else on [`crate::device()`] (the accelerator, when there
-/// is one), and the device it runs on is the answer. Checks, as [`check_fits`] does, that it fits
-/// MNIST; its error is the one about the network's shapes, not about a device it is not on.
-pub fn device_of(net: &(impl ModuleT + ?Sized), images: &Tensor) -> Result<Device> {
-    let probe = images.narrow(0, 0, images.size()[0].min(2)); // [2, 1, 28, 28]
-    let on_cpu = check_fits(net, None, &probe.to_device(Device::Cpu));
-    let accelerator = crate::device();
-    let cpu_error = match on_cpu {
-        Ok(()) => return Ok(Device::Cpu),
-        Err(e) if accelerator == Device::Cpu => return Err(e),
-        Err(e) => e,
-    };
-    match check_fits(net, None, &probe.to_device(accelerator)) {
-        Ok(()) => Ok(accelerator),
-        Err(e) if mentions_devices(&cpu_error.to_string()) => Err(e),
-        Err(_) => Err(cpu_error),
-    }
+/// `tensor` on `device`: an error in one line that names the device (libtorch's own reason)
+/// instead of a panic, for a device this machine does not have.
+pub fn to_device(tensor: &Tensor, device: Device) -> Result<Tensor> {
+    tensor.f_to_device(device).map_err(|e| {
+        let reason = crate::panics::first_line(&e.to_string());
+        anyhow!("cannot put tensors on device {device:?}: {reason}")
+    })
 }
 
 /// Whether a libtorch message is about tensors on different devices (not about shapes).
 fn mentions_devices(message: &str) -> bool {
-    [
-        "same device",
-        "should be the same",
-        "two devices",
-        "cuda",
-        "mps",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
+    ["same device", "two devices", "should be the same"]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 /// `net.forward_t(images, false)` without gradients; a libtorch error comes back as its first
@@ -72,7 +56,14 @@ fn forward_quietly(net: &(impl ModuleT + ?Sized), images: &Tensor) -> Result<Ten
 
 /// One line for a libtorch error: for a matrix product that does not fit, the layer by name with
 /// the inputs it expects and the inputs it gets.
-fn explain(message: &str, vs: Option<&nn::VarStore>) -> String {
+fn explain(message: &str, vs: Option<&nn::VarStore>, images: Device) -> String {
+    if mentions_devices(message) {
+        return format!(
+            "the network's variables are not on {images:?}, where its images were sent: give \
+             the function its own device (`vs.device()`, or a loaded model's `.device()`), \
+             e.g. `evaluate_on(&net, &split, vs.device())`"
+        );
+    }
     let Some((got, expected, outputs)) = matmul_shapes(message) else {
         return format!("the network does not fit MNIST's [batch, 1, 28, 28] images: {message}");
     };
@@ -163,6 +154,20 @@ mod tests {
             .to_string();
         assert!(err.contains("3 channels") && !err.contains('\n'), "{err}");
         assert!(!err.contains("Exception raised"), "{err}");
+    }
+
+    #[test]
+    fn images_on_another_device_are_named_and_an_absent_device_is_an_error() {
+        let message = "Expected all tensors to be on the same device, but found at least two \
+                       devices, cuda:0 and cpu!";
+        let err = explain(message, None, Device::Cuda(0));
+        assert!(
+            err.starts_with("the network's variables are not on Cuda(0)"),
+            "{err}"
+        );
+        let err = to_device(&images(), Device::Mps).unwrap_err().to_string();
+        assert!(err.starts_with("cannot put tensors on device Mps"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
     }
 
     #[test]

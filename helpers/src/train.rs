@@ -9,7 +9,7 @@ use crate::data::{Mnist, Split};
 use crate::display::shown;
 use crate::history::{EpochStats, History};
 use crate::progress::{ProgressPrinter, Report};
-use crate::shapes::check_fits;
+use crate::shapes::{check_fits, to_device};
 use crate::stop::{self, Stopped};
 use anyhow::{bail, Result};
 use std::time::Instant;
@@ -57,9 +57,27 @@ pub fn tch_step<'a, N: ModuleT + ?Sized>(
 ) -> Result<TchStep<'a, N>> {
     let device = vs.device(); // data goes where the network's variables are
     let first = train.images.narrow(0, 0, train.len().min(2) as i64); // [2, 1, 28, 28]
-    check_fits(net, Some(vs), &first.to_device(device))?;
+    check_fits(net, Some(vs), &to_device(&first, device)?)?;
     let opt = nn::Adam::default().build(vs, cfg.learning_rate)?;
-    Ok(TchStep { net, opt, device })
+    Ok(TchStep {
+        net,
+        opt,
+        device,
+        totals: zero_totals(device),
+    })
+}
+
+/// A loss sum and a count of right answers, both zero, on `device`: the sum in double precision
+/// (as the loop summed it when it read every batch back) where the device has it, else float.
+fn zero_totals(device: Device) -> (Tensor, Tensor) {
+    let kind = match device {
+        Device::Mps => Kind::Float, // Apple's GPU has no float64
+        _ => Kind::Double,
+    };
+    (
+        Tensor::zeros([], (kind, device)),
+        Tensor::zeros([], (Kind::Int64, device)),
+    )
 }
 
 /// The images `cfg` trains on and those it validates on, after checking `cfg`; prints what the
@@ -88,14 +106,21 @@ pub trait Step {
     /// Where the network's variables are: the loop moves each batch there.
     fn device(&self) -> Device;
     /// One optimiser step at learning rate `lr` on `images` ([batch, 1, 28, 28]) and `labels`
-    /// ([batch]): returns the sum of the batch's losses and how many it got right.
-    fn step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<(f64, i64)>;
+    /// ([batch]); the batch's summed loss and right answers join the epoch's running totals.
+    fn step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<()>;
+    /// The epoch's summed loss and right answers so far, read back (from the device, for a
+    /// network off the CPU): the loop asks once per progress update, not after every batch, so
+    /// that a GPU is not made to wait.
+    fn totals(&self) -> Result<(f64, i64)>;
+    /// Sets the running totals to zero (at the start of an epoch).
+    fn new_epoch(&mut self);
     /// Mean loss and accuracy (percent) on `split`, without dropout or gradients.
     fn evaluate(&mut self, split: &Split) -> Result<(f64, f64)>;
 }
 
 /// A training run, one epoch at a time: the step, the training images and the settings. Starting
-/// one seeds libtorch's generator from `cfg.seed`, so shuffling and dropout repeat per seed.
+/// one seeds libtorch's generator from `cfg.seed`, so shuffling and dropout repeat per seed; a run
+/// listens to the stop button for as long as it lives.
 pub struct Run<'a, S: Step> {
     /// The step that trains the network.
     pub step: S,
@@ -103,6 +128,7 @@ pub struct Run<'a, S: Step> {
     cfg: &'a TrainConfig,
     /// Epochs completed so far.
     pub epoch: usize,
+    stop: stop::Listening,
 }
 
 impl<'a, S: Step> Run<'a, S> {
@@ -115,13 +141,15 @@ impl<'a, S: Step> Run<'a, S> {
             train,
             cfg,
             epoch: 0,
+            stop: stop::listen(),
         })
     }
 
     /// The next epoch: (mean loss, accuracy in percent) on the training images.
     pub fn next_epoch(&mut self, report: &mut dyn Report) -> Result<(f64, f64)> {
         self.epoch += 1;
-        train_epoch(&mut self.step, self.train, self.cfg, self.epoch, report)
+        let epoch = (self.epoch, &self.stop);
+        train_epoch(&mut self.step, self.train, self.cfg, epoch, report)
     }
 }
 
@@ -193,19 +221,30 @@ pub struct TchStep<'a, N: ModuleT + ?Sized> {
     pub opt: nn::Optimizer,
     /// Where the network's variables are.
     pub device: Device,
+    /// The epoch's summed loss and right answers so far ([`Step::totals`]), on the device.
+    totals: (Tensor, Tensor),
 }
 
 impl<N: ModuleT + ?Sized> Step for TchStep<'_, N> {
-    fn step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<(f64, i64)> {
+    fn step(&mut self, images: &Tensor, labels: &Tensor, lr: f64) -> Result<()> {
         self.opt.set_lr(lr);
         let logits = self.net.forward_t(images, true); // [batch, 10]
         let loss = logits.cross_entropy_for_logits(labels); // []
         self.opt.backward_step(&loss);
         let batch = labels.size()[0] as f64;
-        Ok((
-            f64::try_from(&loss)? * batch,
-            count_correct(&logits, labels)?,
-        ))
+        let (loss_sum, correct) = &mut self.totals;
+        *loss_sum += loss.detach().to_kind(loss_sum.kind()) * batch; // [], on the device
+        *correct += correct_tensor(&logits, labels); // [], on the device
+        Ok(())
+    }
+
+    fn totals(&self) -> Result<(f64, i64)> {
+        let (loss_sum, correct) = &self.totals;
+        Ok((f64::try_from(loss_sum)?, i64::try_from(correct)?))
+    }
+
+    fn new_epoch(&mut self) {
+        self.totals = zero_totals(self.device);
     }
 
     fn evaluate(&mut self, split: &Split) -> Result<(f64, f64)> {
@@ -217,29 +256,30 @@ impl<N: ModuleT + ?Sized> Step for TchStep<'_, N> {
     }
 }
 
-/// One shuffled pass over `train` with `step`, its batches moved to the network's device:
-/// returns (mean loss, accuracy in percent).
+/// One shuffled pass over `train` with `step`, its batches moved to the network's device, for
+/// epoch number `epoch.0` of a run that listens with `epoch.1`: returns (mean loss, accuracy in
+/// percent).
 fn train_epoch(
     step: &mut dyn Step,
     train: &Split,
     cfg: &TrainConfig,
-    epoch: usize,
+    (epoch, stop): (usize, &stop::Listening),
     report: &mut dyn Report,
 ) -> Result<(f64, f64)> {
     let steps = train.len().div_ceil(cfg.batch_size);
-    let (mut loss_sum, mut correct) = (0.0, 0i64);
+    let (mut loss_sum, mut correct) = (0.0, 0i64); // read from the step once per progress update
+    step.new_epoch();
     let mut batches = tch::data::Iter2::new(&train.images, &train.labels, cfg.batch_size as i64);
     let batches = batches.shuffle().return_smaller_last_batch();
     for (i, (images, labels)) in batches.to_device(step.device()).enumerate() {
         let lr = cfg.lr_at((epoch - 1) * steps + i, cfg.epochs * steps);
-        let (batch_loss, batch_correct) = step.step(&images, &labels, lr)?;
-        loss_sum += batch_loss;
-        correct += batch_correct;
+        step.step(&images, &labels, lr)?;
         if (i + 1) % CHECK_EVERY == 0 || i + 1 == steps {
+            (loss_sum, correct) = step.totals()?; // one read from the device
             check_finite(loss_sum, epoch, i + 1, cfg.learning_rate)?;
             report.step_done(epoch, i + 1);
         }
-        stop::check("training", i + 1, steps)?; // the stop button ends the run here
+        stop.check("training", i + 1, steps)?; // the stop button ends the run here
     }
     let n = train.len() as f64;
     Ok((loss_sum / n, 100.0 * correct as f64 / n))
@@ -248,8 +288,12 @@ fn train_epoch(
 
 /// How many rows of `logits` ([batch, 10]) have their largest score at the label ([batch]).
 pub fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64> {
-    let right = logits.argmax(-1, false).eq_tensor(labels).sum(Kind::Int64); // []
-    Ok(i64::try_from(&right)?)
+    Ok(i64::try_from(&correct_tensor(logits, labels))?)
+}
+
+/// [`count_correct`] as a tensor on the logits' device, not read back: [].
+fn correct_tensor(logits: &Tensor, labels: &Tensor) -> Tensor {
+    logits.argmax(-1, false).eq_tensor(labels).sum(Kind::Int64) // []
 }
 
 /// Fails when the running loss is no longer a finite number (the run's guard against divergence).
@@ -276,8 +320,9 @@ pub fn evaluate_loss(
     let (mut loss_sum, mut correct) = (0.0, 0i64);
     let n = split.len() as i64;
     let batches = split.len().div_ceil(EVAL_BATCH as usize);
+    let stop = stop::listen();
     for (done, start) in (0..n).step_by(EVAL_BATCH as usize).enumerate() {
-        stop::check("validation", done, batches)?;
+        stop.check("validation", done, batches)?;
         let len = EVAL_BATCH.min(n - start);
         let images = split.images.narrow(0, start, len).to_device(device); // [len, 1, 28, 28]
         let labels = split.labels.narrow(0, start, len).to_device(device); // [len]

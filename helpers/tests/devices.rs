@@ -1,12 +1,15 @@
-//! The notebooks' crate sends data where a network's variables are, not to a global device: a
-//! network built on an explicit device goes through `fit`, `evaluate`, `forward_pass`,
-//! `first_batch` and `load_trained` with its data on that device. Every device this machine has
-//! is tried: the CPU always, and the GPU when libtorch sees one (a CPU network on a GPU machine is
-//! the case that a global device got wrong).
+//! The notebooks' crate sends data where it is told a network's variables are, never to a device
+//! found by trial: `fit` reads it from the VarStore, a loaded model carries it, and `evaluate_on`,
+//! `predict_on`, `forward_pass_on` and `first_batch` take it. Every device this machine has is
+//! tried (the CPU always, the GPU when libtorch sees one: a CPU network on a GPU machine is the
+//! case that a global device got wrong), and a device it does not have: a function that ignored
+//! the device it was given would run on the CPU and pass, instead of failing with its name.
 
+use mnist_helpers::artifacts::{load_trained_from_on, save_weights, weights_path};
 use mnist_helpers::data::{Mnist, Split};
+use mnist_helpers::metrics::predict_on;
 use mnist_helpers::model::{cnn_model, mlp_model};
-use mnist_helpers::notebook::{evaluate, first_batch, forward_pass};
+use mnist_helpers::notebook::{evaluate, evaluate_on, first_batch, forward_pass_on};
 use mnist_helpers::train::fit;
 use mnist_helpers::TrainConfig;
 use tch::nn::{self, ModuleT};
@@ -45,10 +48,10 @@ fn run_on(device: Device, name: &str, build: fn(&nn::Path) -> Box<dyn ModuleT>) 
     let history = fit(name, net.as_ref(), &vs, &data, &cfg)
         .unwrap_or_else(|e| panic!("{name} on {device:?}: fit: {e:#}"));
     assert_eq!(history.epochs.len(), 1);
-    let predictions = evaluate(net.as_ref(), &data.test)
+    let predictions = evaluate_on(net.as_ref(), &data.test, vs.device())
         .unwrap_or_else(|e| panic!("{name} on {device:?}: evaluate: {e:#}"));
     assert_eq!(predictions.len(), 24);
-    forward_pass(net.as_ref(), &data.test, 4)
+    forward_pass_on(net.as_ref(), &data.test, 4, vs.device())
         .unwrap_or_else(|e| panic!("{name} on {device:?}: forward_pass: {e:#}"));
     let (images, labels) = first_batch(&data.train, 8, vs.device());
     assert_eq!((images.device(), labels.device()), (device, device));
@@ -84,10 +87,83 @@ fn a_network_that_does_not_fit_gets_the_shape_error_not_a_device_error() {
             10,
             Default::default(),
         ));
-        let err = format!("{:#}", evaluate(&net, &tiny_mnist().test).unwrap_err());
+        let err = evaluate_on(&net, &tiny_mnist().test, device).unwrap_err();
+        let err = format!("{err:#}");
         assert!(
             err.contains("expects 100 inputs per image but gets 784"),
             "{device:?}: {err}"
         );
+    }
+}
+
+/// A device this machine does not have (libtorch has no MPS off macOS, no Vulkan in its builds).
+fn absent_device() -> Device {
+    match tch::utils::has_mps() {
+        true => Device::Vulkan,
+        false => Device::Mps,
+    }
+}
+
+#[test]
+fn every_function_given_a_device_uses_it() {
+    let absent = absent_device();
+    let data = tiny_mnist();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = mlp_model(&vs.root());
+    let names_it = |what: &str, err: anyhow::Error| {
+        let err = format!("{err:#}");
+        assert!(err.contains(&format!("{absent:?}")), "{what}: {err}");
+    };
+    names_it(
+        "evaluate_on",
+        evaluate_on(&net, &data.test, absent).unwrap_err(),
+    );
+    names_it(
+        "predict_on",
+        predict_on(&net, &data.test, absent).unwrap_err(),
+    );
+    names_it(
+        "forward_pass_on",
+        forward_pass_on(&net, &data.test, 4, absent).unwrap_err(),
+    );
+    let nowhere = nn::VarStore::new(absent); // no variables: only the device says where to train
+    let no_variables = nn::seq_t().add_fn(|xs| xs.flatten(1, -1).narrow(1, 0, 10));
+    let cfg = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    names_it(
+        "fit",
+        fit("nowhere", &no_variables, &nowhere, &data, &cfg).unwrap_err(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    save_weights(&vs, &weights_path(dir.path(), "mlp")).unwrap();
+    let loaded = load_trained_from_on(dir.path(), "mlp", mlp_model, absent);
+    names_it("load_trained_on", loaded.unwrap_err());
+    let moved = std::panic::catch_unwind(|| first_batch(&data.train, 4, absent));
+    assert!(
+        moved.is_err(),
+        "first_batch put the batch on the CPU, not on {absent:?}"
+    );
+}
+
+#[test]
+fn a_loaded_model_carries_its_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = mlp_model(&vs.root());
+    save_weights(&vs, &weights_path(dir.path(), "mlp")).unwrap();
+    let history = mnist_helpers::history::History {
+        name: "mlp".into(),
+        config: TrainConfig::default(),
+        epochs: Vec::new(),
+    };
+    let history_file = mnist_helpers::artifacts::history_path(dir.path(), "mlp");
+    mnist_helpers::artifacts::save_history(&history, &history_file).unwrap();
+    for device in devices() {
+        let model = load_trained_from_on(dir.path(), "mlp", mlp_model, device).unwrap();
+        assert_eq!(model.device(), device);
+        let predictions = evaluate_on(&model, &tiny_mnist().test, model.device()).unwrap();
+        assert_eq!(predictions.len(), 24);
     }
 }

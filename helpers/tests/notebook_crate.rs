@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 /// about 250 lines; 2,800 until subnormal flushing (`subnormals.rs`) and the device probe
 /// (`shapes::device_of`) came in, about 50 lines; 2,850 until the workspace's one epoch loop
 /// (`train::Step`, `train::Run`, `progress::Report`, which the engine's step runs in too) and
-/// legends placed clear of the lines, about 70. The crate recompiles in about 10 s on the 2-core
-/// Intel Xeon.
-const MAX_CODE_LINES: usize = 2_950;
+/// legends placed clear of the lines, about 70; 2,950 until the stop button's one rule and its
+/// watcher found without the environment, devices given instead of found by trial, and training
+/// totals kept on the device, about 190. The crate recompiles in about 10 s on the 2-core Intel
+/// Xeon.
+const MAX_CODE_LINES: usize = 3_100;
 /// The most for notebook 07's own crate (`explore`), which only 07's kernel compiles.
 const MAX_EXPLORE_LINES: usize = 600;
 
@@ -90,9 +92,9 @@ fn notebook_07s_crate_stays_small() {
 #[test]
 fn the_notebook_crates_never_depend_on_the_engine() {
     // helpers/ is the bottom layer: it names neither crate built on it; explore/ never the engine.
-    let forbidden = [
-        ("Cargo.toml", ["mnist_engine", "mnist_explore"]),
-        ("../explore/Cargo.toml", ["mnist_engine", "mnist_engine"]),
+    let forbidden: [(&str, &[&str]); 2] = [
+        ("Cargo.toml", &["mnist_engine", "mnist_explore"]),
+        ("../explore/Cargo.toml", &["mnist_engine"]),
     ];
     for (manifest, names) in forbidden {
         let text = std::fs::read_to_string(crate_dir().join(manifest)).unwrap();

@@ -129,7 +129,7 @@ impl Options {
 
 /// The network's predictions on the test set, in its own evaluation batches.
 fn evaluate(net: &mnist_engine::Network, data: &mnist_helpers::Mnist) -> Result<Predictions> {
-    predict_in_batches(net, &data.test, net.eval_batch())
+    predict_in_batches(net, &data.test, net.eval_batch(), net.vs.device())
 }
 
 /// `mnist fetch`: download (if needed) and verify.
