@@ -130,6 +130,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 pub fn train_and_save(cfg: &Recipe, data: &Mnist, out: &Path) -> Result<TrainedRun> {
     let t = &cfg.train;
     let (train, val) = training_split(cfg.model.name(), data, t)?;
+    println!("{}", mnist_helpers::subnormals::status()); // what the load hook switched on
     let (mut net, choice) = seeded_network(cfg, &train, mnist_helpers::device())?;
     if let Some(choice) = choice {
         println!("{}: {}", cfg.model, choice.describe());

@@ -98,6 +98,10 @@ impl EnvInfo {
             ("device".into(), self.device.clone()),
             ("CUDA devices".into(), self.cuda_devices.to_string()),
             ("CPU threads".into(), self.threads.to_string()),
+            (
+                "subnormal floats".into(),
+                crate::subnormals::status().into(),
+            ),
         ]
     }
 }
