@@ -46,7 +46,13 @@ fn no_data_file_is_tracked() {
         println!("not a git checkout: nothing to check");
         return;
     };
-    assert!(files.iter().any(|f| f == "Cargo.toml"), "git listed {files:?}");
+    assert!(
+        files.iter().any(|f| f == "Cargo.toml"),
+        "git listed {files:?}"
+    );
     let data: Vec<String> = files.iter().filter_map(|f| is_data(&root, f)).collect();
-    assert!(data.is_empty(), "tracked data files (git rm --cached them): {data:?}");
+    assert!(
+        data.is_empty(),
+        "tracked data files (git rm --cached them): {data:?}"
+    );
 }

@@ -29,31 +29,85 @@ fn declared_order(lib: &str) -> Vec<String> {
     list.split(',').map(|m| m.trim().to_string()).collect()
 }
 
-/// The modules of this crate that `source` names as `crate::name`, outside its test module and
-/// its comments.
-fn uses(source: &str, modules: &[String]) -> Vec<String> {
+/// The names lib.rs re-exports at the crate root from one of its modules (`pub use data::Mnist;`,
+/// `pub use data::{load_mnist, Split};`), each with its module.
+fn root_exports(lib: &str) -> Vec<(String, String)> {
+    let mut exports = Vec::new();
+    for line in lib.lines().filter_map(|l| l.strip_prefix("pub use ")) {
+        let Some((module, names)) = line.trim_end_matches(';').split_once("::") else {
+            continue;
+        };
+        for name in names.trim_matches(['{', '}']).split(',') {
+            exports.push((name.trim().to_string(), module.to_string()));
+        }
+    }
+    exports
+}
+
+/// The text of each `use crate::{...}` group, to its matching brace (groups nest).
+fn use_groups(code: &str) -> Vec<&str> {
+    code.split("use crate::{")
+        .skip(1)
+        .map(|rest| {
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '{' => 1,
+                        '}' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            &rest[..end]
+        })
+        .collect()
+}
+
+/// The first path segment of each item of a group, at its top level (`data` in `data::{A, B}`).
+fn group_heads(group: &str) -> Vec<&str> {
+    let (mut heads, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (i, c) in group.char_indices().chain([(group.len(), ',')]) {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                heads.push(group[start..i].split("::").next().unwrap_or("").trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    heads
+}
+
+/// The modules of this crate that `source` names, outside its test module and its comments: as
+/// `crate::name`, in a `use crate::{...}` group, or through a name the crate root re-exports
+/// from it (`exports`, as [`root_exports`] reads them: `crate::device()` names `device`).
+fn uses(source: &str, modules: &[String], exports: &[(String, String)]) -> Vec<String> {
     let code = source.split("#[cfg(test)]\nmod tests").next().unwrap();
     let code: String = code
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
         .collect::<Vec<_>>()
         .join("\n");
-    let mut found: Vec<String> = modules
-        .iter()
-        .filter(|m| {
-            let direct =
-                code.contains(&format!("crate::{m}::")) || code.contains(&format!("crate::{m};"));
-            let grouped = code.split("use crate::{").skip(1).any(|g| {
-                let group = g.split('}').next().unwrap_or("");
-                group
-                    .split([',', ' ', '\n'])
-                    .any(|w| w.trim() == m.as_str() || w.starts_with(&format!("{m}::")))
-            });
-            direct || grouped
-        })
-        .cloned()
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut heads: Vec<&str> = code
+        .split("crate::")
+        .skip(1)
+        .map(|rest| &rest[..rest.find(|c| !is_ident(c)).unwrap_or(rest.len())])
         .collect();
+    heads.extend(use_groups(&code).into_iter().flat_map(group_heads));
+    let module_of = |head: &str| -> Option<String> {
+        let exported = exports.iter().find(|(name, _)| name == head);
+        let module = exported.map_or(head, |(_, module)| module.as_str());
+        modules.iter().find(|m| *m == module).cloned()
+    };
+    let mut found: Vec<String> = heads.into_iter().filter_map(module_of).collect();
     found.sort();
+    found.dedup();
     found
 }
 
@@ -82,9 +136,10 @@ fn modules_use_only_the_modules_after_them() {
             "{}: the order must list every module",
             dir.display()
         );
+        let exports = root_exports(&lib);
         for (i, module) in order.iter().enumerate() {
             let source = std::fs::read_to_string(dir.join(format!("{module}.rs"))).unwrap();
-            for used in uses(&source, &order) {
+            for used in uses(&source, &order, &exports) {
                 let at = order.iter().position(|m| *m == used).unwrap();
                 assert!(
                     at > i,
@@ -98,9 +153,17 @@ fn modules_use_only_the_modules_after_them() {
 
 #[test]
 fn a_use_of_an_earlier_module_is_found() {
-    let modules = ["train".to_string(), "model".to_string(), "data".to_string()];
-    let source = "use crate::{data::Split, model};\nfn f() { crate::train::fit(); }\n// crate::x\n";
-    assert_eq!(uses(source, &modules), ["data", "model", "train"]);
+    let modules = ["train", "model", "data", "device", "config"].map(String::from);
+    let exports = root_exports("pub use device::device;\npub use data::{load_mnist, Split};\n");
+    let source =
+        "use crate::{data::{Split, Mnist}, model};\nfn f() { crate::train::fit(); }\n// crate::x\n";
+    assert_eq!(uses(source, &modules, &exports), ["data", "model", "train"]);
+    let through_the_root =
+        "use crate::{load_mnist, x::{y::{Z}}, config};\nfn g() { crate::device(); }";
+    assert_eq!(
+        uses(through_the_root, &modules, &exports),
+        ["config", "data", "device"]
+    );
     let tests_only = "fn f() {}\n#[cfg(test)]\nmod tests {\n    use crate::train::fit;\n}\n";
-    assert!(uses(tests_only, &modules).is_empty());
+    assert!(uses(tests_only, &modules, &exports).is_empty());
 }
