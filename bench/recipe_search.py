@@ -5,7 +5,7 @@ random affine augmentation); each variant in CONFIGS is trained with several see
 54,000 training images, and its test accuracy is printed per run (one view, and averaged over the
 image and its four one-pixel shifts), then summarised per variant with its cost in convolution
 multiply-adds relative to the old 12-epoch recipe. Exploration only: a chosen recipe is then
-measured with ./mnist on the CPU. This is how the README's "The best recipe" was found:
+measured with ./mnist on the CPU. This is how the recipe in docs/mnist-command.md ("The best recipe") was found:
 
     SEARCH_SEEDS=3 SEARCH_PROCS=12 SEARCH_ONLY=base12,ls_wd python3 bench/recipe_search.py
 

@@ -238,7 +238,8 @@ def markdown(rows, ratios, args):
     lines += [f"| {' | '.join(r)} |" for r in rows]
     lines += ["", "| ratio (ours / reference) | value | target |", "| --- | --- | --- |"]
     for label, value in ratios:
-        target = next((f"<= {v}" for k, v in TARGETS.items() if label.startswith(k)), "")
+        limit = next((v for k, v in TARGETS.items() if label.startswith(k)), None)
+        target = "" if limit is None else f"<= {limit}" + (", missed" if value > limit else "")
         lines.append(f"| {label} | {value:.2f}x | {target} |")
     return "\n".join(lines) + "\n"
 
@@ -260,7 +261,7 @@ def machine_markers():
     return f"<!-- bench:{cpu}:start -->", f"<!-- bench:{cpu}:end -->", cpu
 
 
-def update_readme(table):
+def update_docs(table):
     """Replaces this machine's table in docs/benchmark.md, or adds one under "Tables by machine"."""
     text = README.read_text()
     start, end, cpu = machine_markers()
@@ -288,7 +289,8 @@ def main():
     parser.add_argument("--best", action="store_true", help="also train the best CNN recipe once")
     parser.add_argument("--no-burn", dest="burn", action="store_false",
                         help="leave burn out of the seed recipe (its build is the slowest)")
-    parser.add_argument("--update-readme", action="store_true", help="copy the table into docs/benchmark.md")
+    parser.add_argument("--update-docs", "--update-readme", dest="update_docs", action="store_true",
+                        help="copy the table into docs/benchmark.md (--update-readme: its former name)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="cuda: ours, the notebooks' path and PyTorch on the GPU (seed, convnet, best), "
                              "into reports/bench/cuda/")
@@ -299,8 +301,8 @@ def main():
     if DEVICE == "cuda":
         args.only -= {"load", "eval"}  # CPU-side work: the CPU table has them
         OUT = OUT / "cuda"
-        if args.update_readme:
-            sys.exit("bench: --update-readme copies the CPU table only")
+        if args.update_docs:
+            sys.exit("bench: --update-docs copies the CPU table only")
     OUT.mkdir(parents=True, exist_ok=True)
     rows, ratios, raw = measure(args)
     table = markdown(rows, ratios, args)
@@ -313,8 +315,8 @@ def main():
         subprocess.run(OURS[:1] + ["chart", str(OUT / "ratios.json"), str(OUT / "ratios.png")], check=True)
     print("\n" + table)
     print(f"bench: wrote {OUT.relative_to(ROOT)}/ (results.json, table.md, ratios.png)")
-    if args.update_readme:
-        update_readme(table)
+    if args.update_docs:
+        update_docs(table)
 
 
 if __name__ == "__main__":

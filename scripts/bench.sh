@@ -6,7 +6,7 @@
 # reports/bench/ (table.md, results.json, ratios.png).
 #
 #   ./scripts/bench.sh [--repeats N] [--cnn-repeats N] [--only seed,load,eval,convnet]
-#                      [--best] [--no-burn] [--update-readme] [--device cuda]
+#                      [--best] [--no-burn] [--update-docs] [--device cuda]
 #
 # --device cuda (a machine with an NVIDIA GPU): ours, the notebooks' path and PyTorch (the venv's
 # torch, a CUDA build) on the GPU, seed recipe and CNN race, into reports/bench/cuda/; Keras and

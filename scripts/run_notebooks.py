@@ -175,9 +175,19 @@ def cpu_model() -> str:
 
 
 def setup_times() -> dict:
-    """The last setup's step durations (scripts/setup.sh writes them)."""
-    path = ROOT / "target" / "setup-times.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The last cold setup's step durations, kept across warm reruns: scripts/setup.sh writes every
+    run's to target/setup-times.json, and a rerun that finds everything in place writes zeros, so
+    a setup that installed something (a venv, evcxr_jupyter) is also kept as
+    target/setup-cold.json. `cold` says which one this is; a warm rerun adds `rerun`, its date."""
+    latest_file, cold_file = ROOT / "target" / "setup-times.json", ROOT / "target" / "setup-cold.json"
+    latest = json.loads(latest_file.read_text()) if latest_file.exists() else {}
+    steps = latest.get("steps", {})
+    if steps.get("venv", 0) > 0 or steps.get("evcxr_jupyter", 0) > 0:
+        cold_file.write_text(json.dumps(latest))
+        return {**latest, "cold": True}
+    if cold_file.exists():
+        return {**json.loads(cold_file.read_text()), "cold": True, "rerun": latest.get("date")}
+    return {**latest, "cold": False} if latest else {}
 
 
 def kernel_rows(probe: dict, setup: dict) -> str:
@@ -185,7 +195,10 @@ def kernel_rows(probe: dict, setup: dict) -> str:
     lines = []
     if setup:
         steps = ", ".join(f"{k} {v} s" for k, v in setup.get("steps", {}).items())
-        lines.append(f"<li>last setup: {setup.get('total')} s ({html.escape(steps)})</li>")
+        what = (f"last cold setup ({setup.get('date')})" if setup.get("cold") else
+                "setup already done (no cold setup recorded here)")
+        rerun = f"; setup already done at this run ({setup['rerun']})" if setup.get("rerun") else ""
+        lines.append(f"<li>{what}: {setup.get('total')} s ({html.escape(steps)}){rerun}</li>")
     if probe:
         lines.append(f"<li>first answer in a fresh kernel: {probe['first_answer_seconds']} s = "
                      f"kernel ready {probe['kernel_ready_seconds']} s + setup cell "
@@ -193,37 +206,6 @@ def kernel_rows(probe: dict, setup: dict) -> str:
                      f"{probe['first_let_seconds']} s; trivial cells after it: median "
                      f"{probe['median_later_cell_seconds']} s</li>")
     return "".join(lines)
-
-
-def write_docs_figures(records: list, probe: dict, setup: dict) -> None:
-    """docs/kernel_figures.md: the learner's path as the last full main job measured it (the
-    docs quote it; a rerun replaces it)."""
-    later = [t for r in records for t in r["cell_seconds"][1:]]
-    lines = [f"# The learner's path: last full run", "",
-             f"Written by `scripts/run_notebooks.py` (the main job) on {time.strftime('%Y-%m-%d')}, "
-             f"{cpu_model()}, {os.cpu_count()} cores. Seconds.", ""]
-    if setup:
-        lines += ["| the last setup's steps (a rerun skips what is in place) | seconds |", "| --- | --- |"]
-        lines += [f"| {k} | {v} |" for k, v in setup.get("steps", {}).items()]
-        lines += [f"| **total** (setup of {setup.get('date')}) | **{setup.get('total')}** |", ""]
-    if probe:
-        lines += ["| fresh kernel (probe) | seconds |", "| --- | --- |",
-                  f"| kernel ready | {probe['kernel_ready_seconds']} |",
-                  f"| setup cell | {probe['setup_cell_seconds']} |",
-                  f"| `{kernel_probe.FIRST_LET}` | {probe['first_let_seconds']} |",
-                  f"| **first answer** | **{probe['first_answer_seconds']}** |",
-                  f"| trivial cells after it (median) | {probe['median_later_cell_seconds']} |", ""]
-    lines += ["| notebook | setup cell | setup + next cell | median later cell | total |",
-              "| --- | --- | --- | --- | --- |"]
-    for r in records:
-        rest = r["cell_seconds"][1:]
-        median = round(statistics.median(rest), 2) if rest else ""
-        lines.append(f"| {r['notebook']} | {r['setup_cell_seconds']} | "
-                     f"{r['setup_and_next_cell_seconds']} | {median} | {r['seconds']} |")
-    if later:
-        lines += ["", f"Median later cell over all notebooks: {statistics.median(later):.2f} s "
-                      f"({len(later)} cells)."]
-    (ROOT / "docs" / "kernel_figures.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def write_index(records: list, accs: dict, mode: str, probe: dict) -> Path:
@@ -246,8 +228,6 @@ def write_index(records: list, accs: dict, mode: str, probe: dict) -> Path:
             f"<tbody>{rows}</tbody></table>")
     path = REPORTS / "index.html"
     path.write_text(page, encoding="utf-8")
-    if mode == "full":
-        write_docs_figures(records, probe, setup_times())
     later = [t for r in records for t in r["cell_seconds"][1:]]
     kernel = {
         "probe": probe,

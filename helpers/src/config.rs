@@ -138,7 +138,9 @@ impl TrainConfig {
     }
 }
 
-/// PyTorch's OneCycleLR with its defaults (25% warm-up, div 25, final div 1e4, cosine).
+/// A one-cycle schedule shaped like PyTorch's OneCycleLR (div 25, final div 1e4, cosine), with a
+/// 25% warm-up where PyTorch's default is 30%, and without its momentum cycling (Adam's betas
+/// stay fixed).
 fn one_cycle(max_lr: f64, step: usize, total: usize) -> f64 {
     let (start, end) = (max_lr / 25.0, max_lr / 25.0 / 1e4);
     let warm = ((0.25 * total as f64) - 1.0).max(1.0);

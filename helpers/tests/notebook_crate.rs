@@ -90,6 +90,22 @@ fn notebook_07s_crate_stays_small() {
 }
 
 #[test]
+fn docs_project_states_the_limits_checked_here() {
+    let text = std::fs::read_to_string(crate_dir().join("../docs/project.md")).unwrap();
+    let with_commas = |n: usize| match n >= 1000 {
+        true => format!("{},{:03}", n / 1000, n % 1000),
+        false => n.to_string(),
+    };
+    for max in [MAX_CODE_LINES, MAX_EXPLORE_LINES] {
+        let stated = format!("at most {} lines of code", with_commas(max));
+        assert!(
+            text.contains(&stated),
+            "docs/project.md does not say {stated:?}"
+        );
+    }
+}
+
+#[test]
 fn the_notebook_crates_never_depend_on_the_engine() {
     // helpers/ is the bottom layer: it names neither crate built on it; explore/ never the engine.
     let forbidden: [(&str, &[&str]); 2] = [

@@ -1,0 +1,67 @@
+//! The measured figures in README.md and docs/ agree with docs/figures.json, which a maintainer
+//! fills from the scripts' latest outputs (`python scripts/docs_figures.py --update`): a figure
+//! changed by hand, or a run's new figures not yet written into the text, fails here.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python interpreter itself (python3 on PATH may be a shell script, such as pyenv's shim).
+fn python() -> PathBuf {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 on PATH");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[test]
+fn the_docs_quote_the_figures_file() {
+    let out = Command::new(python())
+        .arg(project_root().join("scripts/docs_figures.py"))
+        .arg("--check")
+        .output()
+        .expect("run scripts/docs_figures.py --check");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_figure_marker_is_closed_and_known() {
+    let figures = std::fs::read_to_string(project_root().join("docs/figures.json")).unwrap();
+    let mut texts = vec![project_root().join("README.md")];
+    for entry in std::fs::read_dir(project_root().join("docs"))
+        .unwrap()
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|e| e == "md") {
+            texts.push(entry.path());
+        }
+    }
+    for path in texts {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let opened = text.matches("<!-- figure: ").count();
+        let closed = text.matches("<!-- /figure -->").count();
+        assert_eq!(
+            opened,
+            closed,
+            "{}: unclosed figure markers",
+            path.display()
+        );
+        for key in text.split("<!-- figure: ").skip(1) {
+            let key = key.split([' ', '|', '.']).next().unwrap_or("");
+            assert!(
+                figures.contains(&format!("\"{key}\"")),
+                "{}: figure {key} is not in docs/figures.json",
+                path.display()
+            );
+        }
+    }
+}

@@ -1,0 +1,163 @@
+"""The measured figures that README.md and docs/ quote, kept in one file (docs/figures.json) and
+written into the text by this script, so that no figure is copied by hand.
+
+  python scripts/docs_figures.py --check    compare the text with docs/figures.json (the fast
+                                            tier runs this: helpers/tests/docs_figures.rs)
+  python scripts/docs_figures.py --update   a maintainer's step after a full main job or a fast
+                                            tier run: read their latest output (reports/run.json,
+                                            target/fast-tier.json) into docs/figures.json, then
+                                            rewrite the text from it
+
+The learner's main job never changes a tracked file: it writes reports/ and target/ only.
+
+In the text, a figure is `<!-- figure: KEY -->VALUE<!-- /figure -->` (KEY a dotted path into
+docs/figures.json, `KEY|minsec` for seconds written as minutes and seconds, `KEY|thousands` with
+a thousands separator), and a generated block is `<!-- figures: NAME -->` ... `<!-- /figures -->`.
+Markdown shows neither comment. Dates and machines are figures too, so they stay beside the rest.
+"""
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ROOT / "docs" / "figures.json"
+TEXTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+INLINE = re.compile(r"<!-- figure: ([\w.|]+) -->(.*?)<!-- /figure -->", re.S)
+BLOCK = re.compile(r"(<!-- figures: (\w+) -->\n)(.*?)(<!-- /figures -->)", re.S)
+
+
+def lookup(figures: dict, key: str) -> str:
+    """The text of one figure: `key` is a dotted path, optionally `|minsec` or `|thousands`."""
+    path, _, form = key.partition("|")
+    value = figures
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(f"docs/figures.json has no {path!r}")
+        value = value[part]
+    if form == "minsec":
+        return f"{int(value) // 60} min {int(value) % 60} s"
+    if form == "thousands":
+        return f"{int(value):,}"
+    return str(value)
+
+
+def kernel_run_block(run: dict) -> str:
+    """The tables of the last full main job (docs/kernel_figures.md)."""
+    lines = [f"Measured by `scripts/run_notebooks.py` (the main job) on {run['date']}, {run['cpu']}. "
+             "Seconds.", ""]
+    probe = run["probe"]
+    lines += ["| fresh kernel (probe) | seconds |", "| --- | --- |",
+              f"| kernel ready | {probe['kernel_ready_seconds']} |",
+              f"| setup cell | {probe['setup_cell_seconds']} |",
+              f"| `let x = 1 + 1;` | {probe['first_let_seconds']} |",
+              f"| **first answer** | **{probe['first_answer_seconds']}** |",
+              f"| trivial cells after it (median) | {probe['median_later_cell_seconds']} |", ""]
+    lines += ["| notebook | setup cell | setup + next cell | median later cell | total |",
+              "| --- | --- | --- | --- | --- |"]
+    for n in run["notebooks"]:
+        lines.append(f"| {n['notebook']} | {n['setup_cell_seconds']} | "
+                     f"{n['setup_and_next_cell_seconds']} | {n['median_later_cell_seconds']} | "
+                     f"{n['seconds']} |")
+    lines += ["", f"Median later cell over all notebooks: {run['median_later_cell_seconds']} s "
+                  f"({run['later_cells']} cells)."]
+    return "\n".join(lines) + "\n"
+
+
+def setup_block(setup: dict) -> str:
+    """The steps of the last cold setup."""
+    lines = [f"Setup from a fresh clone on {setup['date']}, {setup['cpu']} (a rerun skips what is "
+             "in place). Seconds.", "", "| step | seconds |", "| --- | --- |"]
+    lines += [f"| {step} | {seconds} |" for step, seconds in setup["steps"].items()]
+    lines += [f"| **total** | **{setup['total']}** |"]
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS = {"kernel_run": lambda f: kernel_run_block(f["kernel_run"]),
+          "setup": lambda f: setup_block(f["setup"])}
+
+
+def render(text: str, figures: dict) -> str:
+    """`text` with every figure and block written from `figures`."""
+    text = INLINE.sub(lambda m: f"<!-- figure: {m[1]} -->{lookup(figures, m[1])}<!-- /figure -->",
+                      text)
+    return BLOCK.sub(lambda m: m[1] + BLOCKS[m[2]](figures) + m[4], text)
+
+
+def drift(figures: dict) -> list:
+    """(file, what the text says, what the figures give) for each figure that differs."""
+    found = []
+    for path in TEXTS:
+        text = path.read_text(encoding="utf-8")
+        if render(text, figures) == text:
+            continue
+        said = INLINE.findall(text) + [(name, body) for _, name, body, _ in BLOCK.findall(text)]
+        for key, value in said:
+            want = lookup(figures, key) if key not in BLOCKS else BLOCKS[key](figures)
+            if value != want:
+                found.append((path.relative_to(ROOT), key, value, want))
+    return found
+
+
+def from_main_job(run: dict) -> dict:
+    """docs/figures.json's kernel figures from reports/run.json (a full main job's)."""
+    notebooks = []
+    for record in run["notebooks"]:
+        later = record["cell_seconds"][1:]
+        notebooks.append({"notebook": record["notebook"],
+                          "setup_cell_seconds": record["setup_cell_seconds"],
+                          "setup_and_next_cell_seconds": record["setup_and_next_cell_seconds"],
+                          "median_later_cell_seconds": round(statistics.median(later), 2)
+                          if later else "", "seconds": record["seconds"]})
+    later = [t for r in run["notebooks"] for t in r["cell_seconds"][1:]]
+    return {"date": run["date"], "cpu": run["cpu"], "probe": run["kernel"]["probe"],
+            "notebooks": notebooks, "later_cells": len(later),
+            "median_later_cell_seconds": f"{statistics.median(later):.2f}"}
+
+
+def update(figures: dict) -> dict:
+    """The figures with the latest outputs read in: a full main job's reports/run.json (its
+    kernel figures, and its setup's when that setup was a cold one) and the fast tier's time."""
+    run_file = ROOT / "reports" / "run.json"
+    if run_file.exists():
+        run = json.loads(run_file.read_text())
+        if run.get("mode") == "full" and all(r.get("ok") for r in run["notebooks"]):
+            figures["kernel_run"] = from_main_job(run)
+            if run.get("setup", {}).get("cold"):
+                figures["setup"] = {k: run["setup"][k] for k in ("date", "cpu", "total", "steps")}
+        else:
+            print(f"docs_figures: {run_file} is not a full, passing main job: kernel figures kept")
+    fast = ROOT / "target" / "fast-tier.json"
+    if fast.exists():
+        figures["fast_tier"] = json.loads(fast.read_text())
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail when a text differs")
+    parser.add_argument("--update", action="store_true", help="read the latest outputs, rewrite")
+    args = parser.parse_args()
+    figures = json.loads(FIGURES.read_text())
+    if args.update:
+        figures = update(figures)
+        FIGURES.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        for path in TEXTS:
+            text = path.read_text(encoding="utf-8")
+            if render(text, figures) != text:
+                path.write_text(render(text, figures), encoding="utf-8")
+                print(f"docs_figures: rewrote {path.relative_to(ROOT)}")
+        return 0
+    found = drift(figures)
+    for path, key, said, want in found:
+        print(f"{path}: figure {key} reads {said!r}, docs/figures.json gives {want!r}")
+    if found:
+        print("docs_figures: the text disagrees with docs/figures.json; "
+              "`python scripts/docs_figures.py --update` rewrites it from there")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
