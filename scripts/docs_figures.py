@@ -7,6 +7,8 @@ written into the text by this script, so that no figure is copied by hand.
                                             tier run: read their latest output (reports/run.json,
                                             target/fast-tier.json) into docs/figures.json, then
                                             rewrite the text from it
+      [--train-json FILE ...]               also read saved `./mnist train --json` outputs (the
+                                            `mnist` command's recipe figures)
 
 The learner's main job never changes a tracked file: it writes reports/ and target/ only.
 
@@ -17,9 +19,12 @@ Markdown shows neither comment. Dates and machines are figures too, so they stay
 """
 import argparse
 import json
+import os
+import platform
 import re
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,9 +122,31 @@ def from_main_job(run: dict) -> dict:
             "median_later_cell_seconds": f"{statistics.median(later):.2f}"}
 
 
-def update(figures: dict) -> dict:
+def from_train_output(path: Path) -> dict:
+    """One model's figures from a saved `./mnist train --json` output (its last line is JSON)."""
+    line = [l for l in path.read_text().splitlines() if l.startswith("{")][-1]
+    run = json.loads(line)
+    return {"model": run["model"], "test_accuracy": f"{run['test_accuracy']:.2f}",
+            "train_seconds": f"{run['train_seconds']:.1f}", "epochs": run["epochs"],
+            "date": time.strftime("%Y-%m-%d", time.localtime(path.stat().st_mtime)),
+            "cpu": cpu_model()}
+
+
+def cpu_model() -> str:
+    """This machine's CPU and core count, as the figures name machines."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    return f"{platform.machine()}, {os.cpu_count()} cores"
+
+
+def update(figures: dict, train_outputs: list) -> dict:
     """The figures with the latest outputs read in: a full main job's reports/run.json (its
-    kernel figures, and its setup's when that setup was a cold one) and the fast tier's time."""
+    kernel figures, and its setup's when that setup was a cold one), the fast tier's time, and
+    any saved `./mnist train --json` outputs."""
+    for path in train_outputs:
+        model = from_train_output(Path(path))
+        figures.setdefault("mnist_train", {})[model["model"].replace("-", "_")] = model
     run_file = ROOT / "reports" / "run.json"
     if run_file.exists():
         run = json.loads(run_file.read_text())
@@ -139,10 +166,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="fail when a text differs")
     parser.add_argument("--update", action="store_true", help="read the latest outputs, rewrite")
+    parser.add_argument("--train-json", nargs="*", default=[], metavar="FILE",
+                        help="with --update: saved `./mnist train --json` outputs to read")
     args = parser.parse_args()
     figures = json.loads(FIGURES.read_text())
     if args.update:
-        figures = update(figures)
+        figures = update(figures, args.train_json)
         FIGURES.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         for path in TEXTS:
             text = path.read_text(encoding="utf-8")
