@@ -160,6 +160,7 @@ pub fn action(listening: bool, already_requested: bool, cell: Cell) -> Action {
 /// The handler's part of the rule, in one atomic step on [`STATE`]: asks a listening loop to stop
 /// and returns `AskToStop`, or returns `LookAtTheCell` with (listening, already requested) as
 /// they were.
+#[cfg(target_os = "linux")]
 fn on_press() -> (Action, bool, bool) {
     let mut seen = (Action::Ignore, false, false);
     let _ = STATE.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| {
