@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 
 # A number as prose writes it: 60,000 or 0.2 or 28 (not part of a word, an identifier or a path).
-NUMBER = re.compile(r"(?<![\w.#/-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w,]*\w|-bit)")
+NUMBER = re.compile(r"(?<![\w.#/,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w,]*\w|-bit)")
 # Inline code and links' targets in markdown: code quoted in prose, not figures.
 QUOTED = re.compile(r"`[^`]*`|\]\([^)]*\)")
 # Fixed facts any notebook may state: MNIST's sizes and the shapes that follow from them.

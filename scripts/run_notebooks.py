@@ -6,7 +6,8 @@ timings and the models' test accuracies.
   run_notebooks.py            full run with the default settings
   run_notebooks.py --check    short mode (MNIST_EPOCHS=1, MNIST_TRAIN_LIMIT=6000 unless set) and
                               checks: no cell errors, every expected chart (image/png) and table
-                              (text/html) present, accuracies above the short-mode floors
+                              (text/html) present, accuracies above the short-mode floors,
+                              every figure in the markdown backed by the run
   run_notebooks.py --warm     only compiles the setup cell in a fresh kernel (fills the caches)
 """
 import argparse
@@ -28,6 +29,7 @@ from nbconvert import HTMLExporter
 
 import kernel_checks
 import kernel_probe
+import notebook_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -131,6 +133,8 @@ def run_one(name: str) -> dict:
         "error": None if err is None else first_error_line(err),
         "canvas": any(all(m in html_out for m in CANVAS_MARKS) for html_out in html_outputs(nb)),
     }
+    # Figures in the markdown that this run does not back (see notebook_figures.py).
+    record["unbacked_figures"] = notebook_figures.problems(name, nb) if err is None else []
     status = "ok" if err is None else f"FAILED: {record['error']}"
     print(f"   {status}; setup cell {record['setup_cell_seconds']} s, notebook {record['seconds']} s",
           flush=True)
@@ -247,6 +251,7 @@ def write_index(records: list, accs: dict, mode: str, probe: dict) -> Path:
 def check(records: list, accs: dict) -> list:
     """Problems found in a short-mode run: errors, missing outputs, low accuracy."""
     problems = [f"{r['notebook']}: {r['error']}" for r in records if not r["ok"]]
+    problems += [p for r in records for p in r.get("unbacked_figures", [])]
     for r in records:
         missing = NOTEBOOKS[r["notebook"]] - set(r["mime_types"])
         if missing and r["ok"]:
@@ -399,7 +404,9 @@ def main() -> int:
     if warm_cells:
         print(f"median cell after setup: {statistics.median(warm_cells):.2f} s over {len(warm_cells)} cells")
     print(f"all notebooks: {sum(r['seconds'] for r in records):.0f} s")
-    problems = early + (check(records, accs) if args.check else [r["error"] for r in records if not r["ok"]])
+    problems = early + (check(records, accs) if args.check else
+                        [r["error"] for r in records if not r["ok"]]
+                        + [p for r in records for p in r["unbacked_figures"]])
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)
     if args.check:

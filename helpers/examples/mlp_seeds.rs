@@ -1,6 +1,8 @@
 //! The MLP's test accuracy by seed: notebook 04's recipe (`TrainConfig::mlp_recipe`, the crate's
-//! `mlp_model` and `fit`) trained once per seed on real MNIST, then evaluated on the test set.
-//! Notebook 05 points to the result, which `docs/notebooks.md` keeps between its markers.
+//! `mlp_model` and `fit`) trained once per seed on real MNIST and evaluated on the test set;
+//! beside it the same network started as Keras starts a `Dense` layer (Glorot uniform weights,
+//! zero biases). Notebook 05 points to the result, which `docs/notebooks.md` keeps between its
+//! markers.
 //!
 //! cargo run --release -p mnist_helpers --example mlp_seeds [-- --update-docs] [SEEDS...]
 
@@ -10,21 +12,45 @@ use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
 use mnist_helpers::metrics::predict;
 use mnist_helpers::model::mlp_model;
 use mnist_helpers::train::fit;
-use tch::nn;
+use mnist_helpers::Mnist;
+use tch::nn::{self, Init, LinearConfig, ModuleT};
 
 /// The markers around the generated part of docs/notebooks.md.
 const BEGIN: &str = "<!-- begin: examples/mlp_seeds.rs -->";
 const END: &str = "<!-- end: examples/mlp_seeds.rs -->";
 
-/// Trains the recipe with `seed` and returns its test accuracy (percent).
-fn accuracy_with(seed: u64, data: &mnist_helpers::Mnist) -> Result<f64> {
+/// Keras' start for a dense layer of `inputs` -> `outputs`: Glorot uniform weights, zero biases.
+fn keras_init(inputs: i64, outputs: i64) -> LinearConfig {
+    let limit = (6.0 / (inputs + outputs) as f64).sqrt();
+    LinearConfig {
+        ws_init: Init::Uniform {
+            lo: -limit,
+            up: limit,
+        },
+        bs_init: Some(Init::Const(0.0)),
+        bias: true,
+    }
+}
+
+/// The course's MLP (as `mlp_model`) with Keras' initialisation.
+fn keras_mlp(p: &nn::Path) -> nn::SequentialT {
+    nn::seq_t()
+        .add_fn(|xs| xs.flatten(1, -1)) // [batch, 784]
+        .add(nn::linear(p / "fc1", 784, 128, keras_init(784, 128))) // [batch, 128]
+        .add_fn(|xs| xs.relu())
+        .add_fn_t(|xs, train| xs.dropout(0.2, train))
+        .add(nn::linear(p / "fc2", 128, 10, keras_init(128, 10))) // [batch, 10]
+}
+
+/// Trains the recipe with `seed` on the network `build` makes; returns its test accuracy (%).
+fn accuracy_with<N: ModuleT>(seed: u64, data: &Mnist, build: fn(&nn::Path) -> N) -> Result<f64> {
     let cfg = TrainConfig {
         seed,
         ..TrainConfig::mlp_recipe()
     };
     tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(mnist_helpers::device());
-    let net = mlp_model(&vs.root());
+    let net = build(&vs.root());
     fit("mlp-seed", &net, &vs, data, &cfg)?;
     Ok(predict(&net, &data.test)?.accuracy())
 }
@@ -37,23 +63,30 @@ fn cpu_model() -> String {
         .map_or("unknown CPU".into(), |m| m.trim().to_string())
 }
 
-/// The generated text: one line per seed and the range, with the date and the machine.
-fn report(results: &[(u64, f64)], date: &str) -> String {
+/// The lowest and highest of some accuracies.
+fn range(accs: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let lo = accs.clone().fold(f64::MAX, f64::min);
+    (lo, accs.fold(f64::MIN, f64::max))
+}
+
+/// The generated text: one row per seed and the ranges, with the date and the machine.
+fn report(results: &[(u64, f64, f64)], date: &str) -> String {
     let rows: Vec<String> = results
         .iter()
-        .map(|(s, a)| format!("| {s} | {a:.2} |"))
+        .map(|(s, a, k)| format!("| {s} | {a:.2} | {k:.2} |"))
         .collect();
-    let accs: Vec<f64> = results.iter().map(|r| r.1).collect();
-    let (lo, hi) = (
-        accs.iter().cloned().fold(f64::MAX, f64::min),
-        accs.iter().cloned().fold(f64::MIN, f64::max),
-    );
-    format!(
-        "{BEGIN}\nMeasured on {date}, {} ({} seeds, {lo:.2}% to {hi:.2}%):\n\n| seed | test accuracy (%) |\n| --- | --- |\n{}\n{END}",
+    let (lo, hi) = range(results.iter().map(|r| r.1));
+    let (klo, khi) = range(results.iter().map(|r| r.2));
+    let head = format!(
+        "Measured on {date}, {}, {} seeds: tch's initialisation {lo:.2}% to {hi:.2}%, \
+         Keras' {klo:.2}% to {khi:.2}%.",
         cpu_model(),
-        results.len(),
-        rows.join("\n")
-    )
+        results.len()
+    );
+    let columns =
+        "| seed | tch's initialisation (notebook 04) | Keras' (Glorot uniform, zero biases) |";
+    let table = format!("{columns}\n| --- | --- | --- |\n{}", rows.join("\n"));
+    format!("{BEGIN}\n{head}\n\n{table}\n{END}")
 }
 
 /// Replaces the text between the markers in `doc`.
@@ -68,6 +101,14 @@ fn replace_block(doc: &str, block: &str) -> Result<String> {
     Ok(format!("{}{block}{}", &doc[..start], &doc[end..]))
 }
 
+/// Today's date as `date` prints it (2026-12-05).
+fn today() -> Result<String> {
+    let out = std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let update = args.iter().any(|a| a == "--update-docs");
@@ -77,19 +118,18 @@ fn main() -> Result<()> {
     } else {
         seeds
     };
-    let scratch = tempfile_dir()?;
+    let scratch = project_path("target/mlp-seeds");
+    std::fs::create_dir_all(&scratch)?;
     std::env::set_var("MNIST_ARTIFACTS", &scratch); // fit's saves go there, not to artifacts/
     let data = load_mnist(&project_path(DEFAULT_DATA_DIR))?;
     let mut results = Vec::new();
     for seed in seeds {
-        let accuracy = accuracy_with(seed, &data)?;
-        println!("seed {seed}: {accuracy:.2}% test accuracy");
-        results.push((seed, accuracy));
+        let tch_init = accuracy_with(seed, &data, mlp_model)?;
+        let keras = accuracy_with(seed, &data, keras_mlp)?;
+        println!("seed {seed}: {tch_init:.2}% test accuracy, {keras:.2}% with Keras' start");
+        results.push((seed, tch_init, keras));
     }
-    let date = std::process::Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()?;
-    let block = report(&results, String::from_utf8_lossy(&date.stdout).trim());
+    let block = report(&results, &today()?);
     println!("{block}");
     if update {
         let path = project_path("docs/notebooks.md");
@@ -97,13 +137,5 @@ fn main() -> Result<()> {
         std::fs::write(&path, replace_block(&doc, &block)?)?;
         println!("wrote {}", path.display());
     }
-    std::fs::remove_dir_all(&scratch).ok();
     Ok(())
-}
-
-/// A scratch folder under target/ for the runs' saved weights.
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = project_path("target/mlp-seeds");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

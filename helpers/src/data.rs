@@ -40,6 +40,20 @@ pub struct Mnist {
     pub test: Split,
 }
 
+/// MNIST's four files as the bytes they hold, checked: what notebook 02 turns into a network's
+/// input.
+#[derive(Debug)]
+pub struct RawMnist {
+    /// The training images' bytes 0-255: [60000, 28, 28], u8.
+    pub train_images: Tensor,
+    /// The training labels' bytes 0-9: [60000], u8.
+    pub train_labels: Tensor,
+    /// The test images' bytes: [10000, 28, 28], u8.
+    pub test_images: Tensor,
+    /// The test labels' bytes: [10000], u8.
+    pub test_labels: Tensor,
+}
+
 /// Turns a checked image file ([n, 28, 28] bytes) into [n, 1, 28, 28] f32 in [0, 1].
 pub type ToTensor = fn(&IdxArray) -> Tensor;
 
@@ -59,6 +73,24 @@ pub fn load_mnist_with(dir: &Path, to_tensor: ToTensor) -> Result<Mnist> {
     Ok(Mnist {
         train: load_split_with(&train_x?, &train_y?, to_tensor)?,
         test: load_split_with(&test_x?, &test_y?, to_tensor)?,
+    })
+}
+
+/// Loads the four files in `dir` as their bytes, with the same checks as [`load_mnist`].
+pub fn load_raw_mnist(dir: &Path) -> Result<RawMnist> {
+    ensure!(dir.is_dir(), "{}: no such data directory", dir.display());
+    let [train_x, train_y, test_x, test_y] = FILE_NAMES.map(|name| find_file(dir, name));
+    let (train_images, train_labels) = read_checked(&train_x?, &train_y?)?;
+    let (test_images, test_labels) = read_checked(&test_x?, &test_y?)?;
+    let bytes = |arr: &IdxArray| {
+        let dims: Vec<i64> = arr.dims.iter().map(|&d| d as i64).collect();
+        Tensor::from_slice(arr.data()).view(dims.as_slice()) // [n, 28, 28] or [n], u8
+    };
+    Ok(RawMnist {
+        train_images: bytes(&train_images),
+        train_labels: bytes(&train_labels),
+        test_images: bytes(&test_images),
+        test_labels: bytes(&test_labels),
     })
 }
 
@@ -88,6 +120,15 @@ pub fn load_split_with(
     labels_path: &Path,
     to_tensor: ToTensor,
 ) -> Result<Split> {
+    let (images, labels) = read_checked(images_path, labels_path)?;
+    Ok(Split {
+        images: to_tensor(&images),
+        labels: labels_to_tensor(&labels),
+    })
+}
+
+/// Reads an image file and its label file, checking each and that they belong together.
+fn read_checked(images_path: &Path, labels_path: &Path) -> Result<(IdxArray, IdxArray)> {
     let images = read_idx(images_path)?;
     let labels = read_idx(labels_path)?;
     check_images(&images).with_context(|| images_path.display().to_string())?;
@@ -101,10 +142,7 @@ pub fn load_split_with(
             labels.dims[0]
         );
     }
-    Ok(Split {
-        images: to_tensor(&images),
-        labels: labels_to_tensor(&labels),
-    })
+    Ok((images, labels))
 }
 
 /// Checks an image array: three dimensions, 28x28 each.

@@ -5,7 +5,7 @@
 //! lives in a crate of its own (`engine`), which this one never compiles. Where networks
 //! run, and what happens when the crate is loaded: [`device`].
 //!
-//! Module order: notebook, metrics, train, artifacts, env_info, shapes, tables, plot, source,
+//! Module order: notebook, lesson, metrics, train, artifacts, env_info, shapes, tables, plot, source,
 //! progress, checksum, device, display, history, data, stop, panics, atomic, subnormals, model,
 //! config, idx, png, rng (each uses only modules after it; `helpers/tests/layers.rs` checks).
 
@@ -19,6 +19,7 @@ pub mod display;
 pub mod env_info;
 pub mod history;
 pub mod idx;
+pub mod lesson;
 pub mod metrics;
 pub mod model;
 pub mod notebook;
@@ -41,12 +42,13 @@ pub use tch;
 pub mod prelude {
     pub use crate::artifacts::{load_trained, load_trained_on, Trained};
     pub use crate::config::{Schedule, TrainConfig};
-    pub use crate::data::{Mnist, Split};
+    pub use crate::data::{Mnist, RawMnist, Split};
     pub use crate::device;
     pub use crate::display::{Html, Markdown, Png};
     pub use crate::history::History;
+    pub use crate::lesson::*;
     pub use crate::metrics::Predictions;
-    pub use crate::model::{cnn_model, mlp_model, Cnn};
+    pub use crate::model::{channels_last, cnn_model, mlp_model, Cnn};
     pub use crate::notebook::*;
     pub use crate::source::show_source;
     pub use crate::train::fit;

@@ -1,6 +1,6 @@
-//! The two networks of the course as tch code. Notebook 03 shows the definitions between the
-//! `lesson:` markers (see [`crate::source`]) and notebooks 04-06 run them: what a learner reads is
-//! what trains.
+//! The two networks of the course as tch code. Notebook 03 defines them in its cells, line for
+//! line the code between the `lesson:` markers (`helpers/tests/notebook_lessons.rs` fails when the
+//! two differ), and notebooks 04-07 run these copies: what a learner reads is what trains.
 
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
@@ -19,6 +19,18 @@ pub fn mlp_model(p: &nn::Path) -> nn::SequentialT {
 // end lesson
 
 // lesson: cnn
+/// A convolution of `k` x `k` filters moving 2 pixels at a time, padded so that the output is
+/// half the input's side. No bias: the batch normalisation after it adds one.
+pub fn strided_conv(p: nn::Path, inputs: i64, filters: i64, k: i64) -> nn::Conv2D {
+    let config = nn::ConvConfig {
+        stride: 2,
+        padding: k / 2,
+        bias: false,
+        ..Default::default()
+    };
+    nn::conv2d(p, inputs, filters, k, config)
+}
+
 /// A small CNN: two convolutions that move two pixels at a time (28 -> 14 -> 7), each followed
 /// by batch normalisation and ReLU, then one dense layer. Logits out, like the MLP.
 #[derive(Debug)]
@@ -59,18 +71,6 @@ impl ModuleT for Cnn {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         self.features_t(xs, train).apply(&self.fc) // [batch, 10]
     }
-}
-
-/// A convolution of `k` x `k` filters moving 2 pixels at a time, padded so that the output is
-/// half the input's side. No bias: the batch normalisation after it adds one.
-pub fn strided_conv(p: nn::Path, inputs: i64, filters: i64, k: i64) -> nn::Conv2D {
-    let config = nn::ConvConfig {
-        stride: 2,
-        padding: k / 2,
-        bias: false,
-        ..Default::default()
-    };
-    nn::conv2d(p, inputs, filters, k, config)
 }
 // end lesson
 

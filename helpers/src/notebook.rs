@@ -5,14 +5,17 @@ use crate::artifacts::{artifacts_dir, save_trained, Trained};
 use crate::atomic::write_atomic;
 use crate::checksum::verify;
 use crate::config::{project_path, TrainConfig};
-use crate::data::{find_file, load_mnist, Mnist, Split, DEFAULT_DATA_DIR, FILE_NAMES, LABELS};
+use crate::data::{
+    find_file, load_mnist, load_raw_mnist, Mnist, RawMnist, Split, DEFAULT_DATA_DIR, FILE_NAMES,
+    LABELS,
+};
 use crate::display::{shown, Html, Png};
 use crate::history::{EpochStats, History};
 use crate::idx::read_idx;
+use crate::lesson::{digit_bars, digit_images, mistakes_grid, weight_images};
 use crate::metrics::{confused_pairs_dataframe, per_class_dataframe, predict, Predictions};
 use crate::plot::{
-    bar_chart, digit_grid, heatmap, histogram, image_grid, line_chart, line_chart_pair, ColorMap,
-    LineChart, Series,
+    bar_chart, digit_grid, heatmap, histogram, line_chart, line_chart_pair, LineChart, Series,
 };
 use crate::tables::{html_table, key_value_table, model_summary};
 use crate::{env_info, rng};
@@ -60,6 +63,16 @@ pub fn load_data() -> Result<Mnist> {
     Ok(data)
 }
 
+/// Verifies the MNIST files against their MD5s and hands their bytes, as notebook 02 prepares
+/// them; [`load_data`] does the same preparation in one call.
+pub fn load_raw() -> Result<RawMnist> {
+    let dir = project_path(DEFAULT_DATA_DIR);
+    shown(verify(&dir))?;
+    let raw = shown(load_raw_mnist(&dir))?;
+    println!("MNIST verified: four files, their bytes loaded");
+    Ok(raw)
+}
+
 /// Shapes and dtypes of the four tensors.
 pub fn shapes_table(data: &Mnist) -> Result<Html> {
     let tensors = [
@@ -88,15 +101,12 @@ pub fn sample_grid(split: &Split, n: usize) -> Result<Png> {
 
 /// Images per digit in the training and test sets, as grouped bars.
 pub fn class_count_chart(data: &Mnist) -> Result<Png> {
-    let digits: Vec<String> = (0..LABELS).map(|d| d.to_string()).collect();
-    let counts = |s: &Split| -> Result<Vec<f64>> {
-        Ok(s.class_counts()?.iter().map(|&c| c as f64).collect())
-    };
+    let counts = |s: &Split| s.labels.bincount::<Tensor>(None, LABELS); // [10]
     let groups = [
-        ("train".to_string(), counts(&data.train)?),
-        ("test".to_string(), counts(&data.test)?),
+        ("train", &counts(&data.train)),
+        ("test", &counts(&data.test)),
     ];
-    bar_chart("Images per digit", "digit", "images", &digits, &groups)
+    digit_bars("Images per digit", "images", &groups)
 }
 
 /// The pixel values of the first 1,000 images of a split (after normalisation).
@@ -115,17 +125,21 @@ pub fn pixel_histogram(split: &Split) -> Result<Png> {
 
 /// The average image of each digit.
 pub fn mean_digits(split: &Split) -> Result<Png> {
-    let mut images = Vec::new();
-    for d in 0..LABELS {
-        let mask = split.labels.eq(d); // [n]
-        let mean = split
-            .images
-            .index(&[Some(mask)])
-            .mean_dim(0, false, Kind::Float); // [1, 28, 28]
-        images.push(Vec::<f32>::try_from(&mean.flatten(0, -1))?);
-    }
+    let means: Vec<Tensor> = (0..LABELS)
+        .map(|d| {
+            let mask = split.labels.eq(d); // [n]
+            split
+                .images
+                .index(&[Some(mask)])
+                .mean_dim(0, false, Kind::Float) // [1, 28, 28]
+        })
+        .collect();
     let captions: Vec<String> = (0..LABELS).map(|d| format!("mean {d}")).collect();
-    digit_grid("Mean image of each digit", &images, &captions, 5)
+    digit_images(
+        "Mean image of each digit",
+        &Tensor::stack(&means, 0),
+        &captions,
+    )
 }
 
 /// Pixel statistics before normalisation (the training file's bytes, 0-255, read again from
@@ -382,27 +396,14 @@ pub fn confusion_heatmap(p: &Predictions, name: &str) -> Result<Png> {
 
 /// The `n` most confident mistakes, titled "pred X / true Y (p=0.93)".
 pub fn misclassified_grid(p: &Predictions, test: &Split, n: usize) -> Result<Png> {
-    let wrong: Vec<_> = p.misclassified().into_iter().take(n).collect();
-    anyhow::ensure!(!wrong.is_empty(), "no misclassified test images to show");
-    let images: Vec<Vec<f32>> = wrong
+    let wrong: Vec<i64> = p
+        .misclassified()
         .iter()
-        .map(|m| test.pixels(m.index))
-        .collect::<Result<_>>()?;
-    let captions: Vec<String> = wrong
-        .iter()
-        .map(|m| {
-            format!(
-                "pred {} / true {} (p={:.2})",
-                m.predicted, m.true_label, m.confidence
-            )
-        })
+        .take(n)
+        .map(|m| m.index as i64)
         .collect();
-    digit_grid(
-        "Misclassified test digits, most confident first",
-        &images,
-        &captions,
-        6,
-    )
+    anyhow::ensure!(!wrong.is_empty(), "no misclassified test images to show");
+    mistakes_grid(p, test, &Tensor::from_slice(&wrong))
 }
 
 /// The `k` most frequent (true, predicted) mistakes.
@@ -425,21 +426,10 @@ pub fn first_layer_weights(model: &Trained, n: usize) -> Result<Png> {
                 "{} has no dense first layer fc1 on the 784 pixels",
                 model.name
             )
-        })?
-        .detach()
-        .to_device(tch::Device::Cpu); // [128, 784]
-    let n = n.min(weights.size()[0] as usize);
-    let images: Vec<Vec<f32>> = (0..n)
-        .map(|i| Vec::<f32>::try_from(&weights.get(i as i64)))
-        .collect::<Result<_, _>>()?;
-    let captions: Vec<String> = (0..n).map(|i| format!("unit {i}")).collect();
-    image_grid(
-        &format!("{} first-layer weights (red +, blue -)", model.name),
-        &images,
-        &captions,
-        8,
-        ColorMap::Diverging,
-    )
+        })?; // [128, 784]
+    let n = n.min(weights.size()[0] as usize) as i64;
+    let title = format!("{} first-layer weights (red +, blue -)", model.name);
+    weight_images(&title, &weights.narrow(0, 0, n))
 }
 
 /// `n` test digits picked by `seed`, with their images.

@@ -91,7 +91,7 @@ const NOTEBOOKS: [&str; 7] = [
     "07_explore.ipynb",
 ];
 /// What a cell that computes with tch calls: tensor operations, layers, a loss, a step.
-const TCH_CALLS: [&str; 24] = [
+const TCH_CALLS: [&str; 25] = [
     "Tensor::",
     ".forward_t(",
     "nn::linear(",
@@ -116,6 +116,7 @@ const TCH_CALLS: [&str; 24] = [
     ".max_dim(",
     "run_backward",
     ".argsort(",
+    ".narrow(",
 ];
 /// The most lines a code cell may have.
 const MAX_CELL_LINES: usize = 16;
