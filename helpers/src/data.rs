@@ -298,6 +298,25 @@ mod tests {
     }
 
     #[test]
+    fn raw_files_load_as_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = |n: usize| encode_idx(&[n, 28, 28], &vec![7; n * 784]);
+        std::fs::write(dir.path().join(FILE_NAMES[0]), images(3)).unwrap();
+        std::fs::write(dir.path().join(FILE_NAMES[1]), encode_idx(&[3], &[0, 9, 4])).unwrap();
+        std::fs::write(dir.path().join(FILE_NAMES[2]), images(2)).unwrap();
+        std::fs::write(dir.path().join(FILE_NAMES[3]), encode_idx(&[2], &[5, 11])).unwrap();
+        let err = format!("{:#}", load_raw_mnist(dir.path()).unwrap_err());
+        assert!(err.contains("label 11 at index 1"), "{err}");
+        std::fs::write(dir.path().join(FILE_NAMES[3]), encode_idx(&[2], &[5, 1])).unwrap();
+        let raw = load_raw_mnist(dir.path()).unwrap();
+        assert_eq!(raw.train_images.size(), vec![3, 28, 28]);
+        assert_eq!(raw.train_images.kind(), Kind::Uint8);
+        assert_eq!(raw.train_images.max().int64_value(&[]), 7);
+        assert_eq!(Vec::<u8>::try_from(&raw.train_labels).unwrap(), vec![0, 9, 4]);
+        assert_eq!(raw.test_labels.size(), vec![2]);
+    }
+
+    #[test]
     fn split_is_seeded_and_disjoint() {
         let labels: Vec<u8> = (0..100).map(|i| (i % 10) as u8).collect();
         let split = Split {

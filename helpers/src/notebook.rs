@@ -27,14 +27,18 @@ use tch::{Device, Kind, Tensor};
 /// Reads one number out of an epoch's statistics.
 type Metric = fn(&EpochStats) -> f64;
 
-/// Checks that libtorch answers and prints one status line. Called by every notebook's setup
-/// cell (its `?` also switches on evcxr's support for `?` in the cells that follow).
+/// Checks that libtorch answers and prints one status line (versions, device, threads, and
+/// whether subnormal floats are flushed). Called by every notebook's setup cell (its `?` also
+/// switches on evcxr's support for `?` in the cells that follow).
 pub fn ready() -> Result<()> {
     let info = env_info::collect();
     anyhow::ensure!(info.threads > 0, "libtorch did not start");
     println!(
-        "mnist_helpers ready: libtorch {}, {}, {} threads",
-        info.libtorch_version, info.device, info.threads
+        "mnist_helpers ready: libtorch {}, {}, {} threads; {}",
+        info.libtorch_version,
+        info.device,
+        info.threads,
+        crate::subnormals::status()
     );
     Ok(())
 }
