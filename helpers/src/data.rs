@@ -312,7 +312,10 @@ mod tests {
         assert_eq!(raw.train_images.size(), vec![3, 28, 28]);
         assert_eq!(raw.train_images.kind(), Kind::Uint8);
         assert_eq!(raw.train_images.max().int64_value(&[]), 7);
-        assert_eq!(Vec::<u8>::try_from(&raw.train_labels).unwrap(), vec![0, 9, 4]);
+        assert_eq!(
+            Vec::<u8>::try_from(&raw.train_labels).unwrap(),
+            vec![0, 9, 4]
+        );
         assert_eq!(raw.test_labels.size(), vec![2]);
     }
 
