@@ -42,8 +42,8 @@ KERNEL = "mnist-rust"
 NOTEBOOKS = {
     "01_imports": {"text/html"},
     "02_data_preparation": {"image/png", "text/html"},
-    "03_model_architecture": {"text/html", "text/markdown"},
-    "04_training": {"image/png", "text/html", "text/markdown"},
+    "03_model_architecture": {"text/html"},
+    "04_training": {"image/png", "text/html"},
     "05_evaluation": {"text/html"},
     "06_visualization": {"image/png", "text/html"},
     "07_explore": {"image/png", "text/html"},

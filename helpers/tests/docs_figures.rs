@@ -2,21 +2,10 @@
 //! fills from the scripts' latest outputs (`python scripts/docs_figures.py --update`): a figure
 //! changed by hand, or a run's new figures not yet written into the text, fails here.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The Python interpreter itself (python3 on PATH may be a shell script, such as pyenv's shim).
-fn python() -> PathBuf {
-    let out = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 on PATH");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
+mod common;
+use common::{project_root, python};
 
 #[test]
 fn the_docs_quote_the_figures_file() {

@@ -2,21 +2,11 @@
 //! files is left alone, and without npm the script says what is missing instead of failing
 //! obscurely; it never leaves a file that did not pass its MD5.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The Python interpreter itself (python3 on PATH may be a shell script, such as pyenv's shim).
-fn python() -> PathBuf {
-    let out = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 on PATH");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
+mod common;
+use common::{project_root, python};
 
 /// Runs the script on `dir` with `path` as PATH.
 fn fetch(dir: &Path, path: &str) -> Output {
