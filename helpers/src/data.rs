@@ -64,33 +64,43 @@ pub fn load_mnist(dir: &Path) -> Result<Mnist> {
 
 /// [`load_mnist`] with `to_tensor` converting the images (the engine has a faster one).
 pub fn load_mnist_with(dir: &Path, to_tensor: ToTensor) -> Result<Mnist> {
+    let [(train_x, train_y), (test_x, test_y)] = read_files(dir)?;
+    let split = |images: &IdxArray, labels: &IdxArray| Split {
+        images: to_tensor(images),
+        labels: labels_to_tensor(labels),
+    };
+    Ok(Mnist {
+        train: split(&train_x, &train_y),
+        test: split(&test_x, &test_y),
+    })
+}
+
+/// The four standard files in `dir` read and checked: (images, labels) of training, then test.
+fn read_files(dir: &Path) -> Result<[(IdxArray, IdxArray); 2]> {
     ensure!(
         dir.is_dir(),
         "{}: no such data directory (run `./mnist fetch`)",
         dir.display()
     );
     let [train_x, train_y, test_x, test_y] = FILE_NAMES.map(|name| find_file(dir, name));
-    Ok(Mnist {
-        train: load_split_with(&train_x?, &train_y?, to_tensor)?,
-        test: load_split_with(&test_x?, &test_y?, to_tensor)?,
-    })
+    Ok([
+        read_checked(&train_x?, &train_y?)?,
+        read_checked(&test_x?, &test_y?)?,
+    ])
 }
 
 /// Loads the four files in `dir` as their bytes, with the same checks as [`load_mnist`].
 pub fn load_raw_mnist(dir: &Path) -> Result<RawMnist> {
-    ensure!(dir.is_dir(), "{}: no such data directory", dir.display());
-    let [train_x, train_y, test_x, test_y] = FILE_NAMES.map(|name| find_file(dir, name));
-    let (train_images, train_labels) = read_checked(&train_x?, &train_y?)?;
-    let (test_images, test_labels) = read_checked(&test_x?, &test_y?)?;
+    let [(train_x, train_y), (test_x, test_y)] = read_files(dir)?;
     let bytes = |arr: &IdxArray| {
         let dims: Vec<i64> = arr.dims.iter().map(|&d| d as i64).collect();
         Tensor::from_slice(arr.data()).view(dims.as_slice()) // [n, 28, 28] or [n], u8
     };
     Ok(RawMnist {
-        train_images: bytes(&train_images),
-        train_labels: bytes(&train_labels),
-        test_images: bytes(&test_images),
-        test_labels: bytes(&test_labels),
+        train_images: bytes(&train_x),
+        train_labels: bytes(&train_y),
+        test_images: bytes(&test_x),
+        test_labels: bytes(&test_y),
     })
 }
 

@@ -4,6 +4,9 @@
 use mnist_helpers::config::{Schedule, TrainConfig};
 use std::path::{Path, PathBuf};
 
+mod notebook_cells;
+use notebook_cells::code_cells;
+
 /// The most lines of code the notebooks' crate may have (issue: a kernel compiles all of it).
 /// 2,500 until the stop button (`stop.rs`) and the two-line panic report (`panics.rs`) came in,
 /// about 250 lines; 2,800 until subnormal flushing (`subnormals.rs`) and the device probe
@@ -140,20 +143,7 @@ fn notebook_value(source: &str, name: &str, field: &str) -> Option<String> {
 
 #[test]
 fn the_settings_04_shows_are_the_recipes() {
-    let path = crate_dir().join("../notebooks/04_training.ipynb");
-    let book: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let source: String = book["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["cell_type"] == "code")
-        .map(|c| match &c["source"] {
-            serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
-            other => other.as_str().unwrap_or_default().to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let source = code_cells("04_training.ipynb").join("\n");
     for (name, recipe) in [
         ("mlp_config", TrainConfig::mlp_recipe()),
         ("cnn_config", TrainConfig::cnn_recipe()),

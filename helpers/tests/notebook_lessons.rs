@@ -2,25 +2,8 @@
 //! notebook 03 defines the networks in its cells, the same code, line for line, as the crate's
 //! copies in `helpers/src/model.rs` that notebooks 04-07 call.
 
-use std::path::PathBuf;
-
-/// The source of each code cell of a notebook.
-fn code_cells(notebook: &str) -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../notebooks")
-        .join(notebook);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let book: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let cells = book["cells"].as_array().unwrap();
-    cells
-        .iter()
-        .filter(|c| c["cell_type"] == "code")
-        .map(|c| match &c["source"] {
-            serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
-            other => other.as_str().unwrap_or_default().to_string(),
-        })
-        .collect()
-}
+mod notebook_cells;
+use notebook_cells::code_cells;
 
 /// A cell that only defines items (functions, structs, impls): its first line opens one.
 fn defines_items(cell: &str) -> bool {
