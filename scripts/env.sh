@@ -7,7 +7,7 @@ export MNIST_TOOLS="${MNIST_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/mnist-rs/tool
 export LIBTORCH_USE_PYTORCH=1
 # Prepends a directory to PATH once (this file may be sourced more than once).
 _mnist_prepend_path() { case ":$PATH:" in *":$1:"*) ;; *) PATH="$1:$PATH" ;; esac; }
-_mnist_prepend_path "$HOME/.cargo/bin"
+_mnist_prepend_path "${CARGO_HOME:-$HOME/.cargo}/bin"
 _mnist_prepend_path "$MNIST_TOOLS/bin"
 _mnist_prepend_path "$MNIST_VENV/bin"
 export PATH

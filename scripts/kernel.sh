@@ -23,7 +23,8 @@ export MNIST_KERNEL=1
 exec > >(grep --line-buffered -v '^No configuration file found')
 evcxr=$1
 shift
-slots="${MNIST_ROOT:?MNIST_ROOT is set in kernel.json}/target/kernels"
+# MNIST_KERNEL_SLOTS moves them (a class gives each learner their own: docs/classroom.md).
+slots="${MNIST_KERNEL_SLOTS:-${MNIST_ROOT:?MNIST_ROOT is set in kernel.json}/target/kernels}"
 # Cargo settings for the kernels' builds (cargo reads a .cargo/config.toml in any folder above the
 # build folder): see scripts/kernel-cargo-config.toml.
 config="$MNIST_ROOT/scripts/kernel-cargo-config.toml"
