@@ -5,7 +5,7 @@
 // Screenshots go to reports/. Usage: node e2e/lab_e2e.mjs NOTEBOOK:CELL_TEXT ...
 import { join } from 'node:path';
 import { checkCanvas } from './canvas_checks.mjs';
-import { REPORTS, ROOT, RUN_TIMEOUT_MS, kernelIdle, runInLab } from './lab_server.mjs';
+import { REPORTS, ROOT, errorOutputs, kernelIdle, runAllCells, runInLab } from './lab_server.mjs';
 
 /** Opens `notebook`, runs all cells through the Run menu, and checks what the page shows. */
 async function runNotebook(page, base, notebook, chartText) {
@@ -14,16 +14,9 @@ async function runNotebook(page, base, notebook, chartText) {
   // Run All could go to it instead of the new one.
   await page.goto(`${base}/lab/tree/${notebook}?reset`);
   await kernelIdle(page, 60_000);
-  await page.locator('.jp-Notebook .jp-Cell').first().click();
-  await page.locator('.lm-MenuBar-itemLabel', { hasText: /^Run$/ }).click();
-  await page.locator('.lm-Menu-itemLabel', { hasText: /^Run All Cells$/ }).click();
+  await runAllCells(page);
   const prompts = page.locator('.jp-Notebook .jp-CodeCell .jp-InputPrompt');
-  await page.waitForFunction(() => {
-    const texts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map((p) => p.textContent);
-    return texts.length > 0 && texts.every((t) => /\[\d+\]/.test(t));
-  }, null, { timeout: RUN_TIMEOUT_MS, polling: 1000 });
-  await kernelIdle(page, 60_000);
-  const errors = await page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').allTextContents();
+  const errors = await errorOutputs(page);
   const images = await page.locator('.jp-OutputArea-output img').evaluateAll((imgs) =>
     imgs.map((i) => ({ w: i.naturalWidth, h: i.naturalHeight, shown: i.getBoundingClientRect().width })));
   const chart = page.locator('.jp-CodeCell', { hasText: chartText }).locator('.jp-OutputArea-output img').first();

@@ -21,6 +21,24 @@ export async function kernelIdle(page, timeout) {
   await page.locator('#jp-main-statusbar', { hasText: /Rust \(mnist\) \| Idle/ }).waitFor({ timeout });
 }
 
+/** Runs every cell of the open notebook from the Run menu; resolves when all have run and the
+ * kernel is idle. */
+export async function runAllCells(page) {
+  await page.locator('.jp-Notebook .jp-Cell').first().click();
+  await page.locator('.lm-MenuBar-itemLabel', { hasText: /^Run$/ }).click();
+  await page.locator('.lm-Menu-itemLabel', { hasText: /^Run All Cells$/ }).click();
+  await page.waitForFunction(() => {
+    const texts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map((p) => p.textContent);
+    return texts.length > 0 && texts.every((t) => /\[\d+\]/.test(t));
+  }, null, { timeout: RUN_TIMEOUT_MS, polling: 1000 });
+  await kernelIdle(page, 60_000);
+}
+
+/** The texts of the open notebook's error outputs. */
+export function errorOutputs(page) {
+  return page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]').allTextContents();
+}
+
 /** A free TCP port on localhost. */
 export function freePort() {
   return new Promise((resolve) => {

@@ -5,7 +5,8 @@ written into the text by this script, so that no figure is copied by hand.
                                             tier runs this: helpers/tests/docs_figures.rs)
   python scripts/docs_figures.py --update   a maintainer's step after a full main job or a fast
                                             tier run: read their latest output (reports/run.json,
-                                            target/fast-tier.json) into docs/figures.json, then
+                                            target/fast-tier.json, target/classroom.json) into
+                                            docs/figures.json, then
                                             rewrite the text from it
       [--train-json FILE ...]               also read saved `./mnist train --json` outputs (the
                                             `mnist` command's recipe figures)
@@ -80,8 +81,35 @@ def setup_block(setup: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def classroom_block(c: dict) -> str:
+    """The class server's figures (scripts/hub_measure.py, docs/classroom.md)."""
+    answers = c["first_answers"]
+    lines = [f"Measured by `scripts/hub_measure.py` on {c['date']}, {c['cpu']}, "
+             f"{c['memory_total_mb'] // 1024} GiB, the hub in the test command's short mode.", "",
+             "| learner (in order of login) | first answer after login, s | crates compiled for them |",
+             "| --- | --- | --- |"]
+    lines += [f"| {a['learner']} | {a['seconds']} | {', '.join(a['compiled']) or 'none'} |"
+              for a in answers]
+    eight, ten = c["eight_at_once"], c["ten_open"]
+    lines += ["", "| what | figure |", "| --- | --- |",
+              f"| memory, ten learners with a kernel open after the first answer | "
+              f"{ten['per_learner_mb']} MB each, {ten['used_mb']} MB in all |",
+              f"| eight kernels started at the same moment | {eight['kernels'] - len(eight['errors'])} "
+              f"of {eight['kernels']} answered, the slowest in {eight['slowest_seconds']} s |",
+              f"| memory, those eight kernels open | {eight['per_learner_mb']} MB each, "
+              f"{eight['used_mb']} MB in all |",
+              f"| memory, one learner with 04 trained and its kernel idle | {c['idle_after_04_mb']} MB |",
+              f"| 04 alone: validation accuracies | {', '.join(c['accuracy_alone'])} |"]
+    lines += [f"| 04, learner {i + 2} of three at once | {', '.join(a) if isinstance(a, list) else a} |"
+              for i, a in enumerate(c["accuracy_together"])]
+    lines += [f"| disk of one learner's own after 01-07 | {c['disk']['owned_mb']} MB |",
+              f"| the shared seed build folder | {c['seed']['mb']} MB, compiled in {c['seed']['seconds']} s |"]
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS = {"kernel_run": lambda f: kernel_run_block(f["kernel_run"]),
-          "setup": lambda f: setup_block(f["setup"])}
+          "setup": lambda f: setup_block(f["setup"]),
+          "classroom": lambda f: classroom_block(f["classroom"])}
 
 
 def render(text: str, figures: dict) -> str:
@@ -156,6 +184,9 @@ def update(figures: dict, train_outputs: list) -> dict:
                 figures["setup"] = {k: run["setup"][k] for k in ("date", "cpu", "total", "steps")}
         else:
             print(f"docs_figures: {run_file} is not a full, passing main job: kernel figures kept")
+    classroom = ROOT / "target" / "classroom.json"
+    if classroom.exists():
+        figures["classroom"] = json.loads(classroom.read_text())
     fast = ROOT / "target" / "fast-tier.json"
     if fast.exists():
         figures["fast_tier"] = json.loads(fast.read_text())

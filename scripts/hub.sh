@@ -71,8 +71,8 @@ install_course() {
   local commit tmp
   commit=$(git rev-parse HEAD)
   if [ "$(cat "$CLASS/course/.commit" 2>/dev/null)" != "$commit" ]; then
-    tmp=$(mktemp -d "$CLASS/.course.XXXXXX")
-    git archive HEAD | tar -x -C "$tmp"
+    tmp=$(mktemp -d "$CLASS/.course.XXXXXX") && chmod 755 "$tmp"
+    git archive HEAD | tar -x --no-same-permissions -C "$tmp"
     mkdir -p "$CLASS/course"
     rsync -rlp --checksum --delete --exclude /data/mnist/ --exclude /target/ "$tmp/" "$CLASS/course/"
     rm -rf "$tmp"
@@ -102,6 +102,10 @@ install_venv() {
     | while read -r f; do mkdir -p "$dst/$(dirname "$f")"; ln -f "$f" "$dst/$f" 2>/dev/null || cp -a "$f" "$dst/$f"; done)
   "$CLASS_PYTHON" scripts/hub/venv_scripts.py "$MNIST_VENV" "$dst"
   "$dst/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  # JupyterLab's news check would only fail on a class server: off for every learner.
+  mkdir -p "$dst/share/jupyter/lab/settings" && rm -f "$dst/share/jupyter/lab/settings/overrides.json"
+  echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}' \
+    > "$dst/share/jupyter/lab/settings/overrides.json"
   echo "$want" > "$dst/.requirements.sha256"
   echo "venv: $CLASS/venv ($("$CLASS/venv/bin/python" -V))"
 }
@@ -175,7 +179,7 @@ start() {
     -f "$CLASS/course/scripts/hub/jupyterhub_config.py" >> "$CLASS/hub/jupyterhub.log" 2>&1 &
     echo $! > "$CLASS/hub/jupyterhub.pid")
   for _ in $(seq 60); do
-    if curl -fsS -o /dev/null "http://$HUB_IP:$HUB_PORT/hub/api/"; then
+    if curl -fs -o /dev/null "http://$HUB_IP:$HUB_PORT/hub/api/"; then
       echo "hub: http://$HUB_IP:$HUB_PORT (log: $CLASS/hub/jupyterhub.log)"; return
     fi
     running || break
@@ -243,6 +247,7 @@ status() {
 case "${1:-}" in
   start) shift; start "$@" ;;
   stop) stop ;;
+  install) install_class ;;
   update) install_class; echo "updated: learners get the new course at their next server start" ;;
   add-learner) add_learner "${2:-}" ;;
   remove-learner) remove_learner "${2:-}" ;;

@@ -52,3 +52,5 @@ node e2e/lab_e2e.mjs "02_data_preparation.ipynb:sample_grid" "06_visualization.i
   "07_explore.ipynb:saliency_grid"
 echo; echo "== JupyterLab in headless Chromium: the stop button during 04's training keeps the variables"
 node e2e/lab_stop.mjs
+echo; echo "== the class server: JupyterHub with three learners at once, isolation checks (scripts/hub_test.py)"
+python scripts/hub_test.py
