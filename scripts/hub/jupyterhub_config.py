@@ -35,6 +35,7 @@ c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")
 # State and secrets: root only (STATE is mode 700; JupyterHub makes the cookie secret 600).
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
 
 # Password login for the class group's Unix accounts.
 c.JupyterHub.authenticator_class = "pam"
