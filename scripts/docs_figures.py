@@ -103,7 +103,8 @@ def classroom_block(c: dict) -> str:
     lines += [f"| 04, learner {i + 2} of three at once | {', '.join(a) if isinstance(a, list) else a} |"
               for i, a in enumerate(c["accuracy_together"])]
     lines += [f"| disk of one learner's own after 01-07 | {c['disk']['owned_mb']} MB |",
-              f"| the shared seed build folder | {c['seed']['mb']} MB, compiled in {c['seed']['seconds']} s |"]
+              f"| the shared seed build folder | {c['seed']['mb']} MB, compiled from nothing in "
+              f"{c['seed']['cold_seconds']} s (once per machine; a course update recompiles what changed) |"]
     return "\n".join(lines) + "\n"
 
 

@@ -131,10 +131,12 @@ install_kernel() {
   if [ "$(cat "$CLASS/seed/.stamp" 2>/dev/null)" != "$want" ]; then
     step "compiling the seed build folder (tch, polars, plotters: minutes, once per course version)"
     mkdir -p "$CLASS/seed"
-    start=$SECONDS
+    local start=$SECONDS cold=
+    [ -d "$CLASS/seed/0/target" ] || cold=1
     class_env python "$CLASS/course/scripts/run_notebooks.py" --warm 2>&1 | tee "$CLASS/seed/build.log"
     [ "${PIPESTATUS[0]}" = 0 ] || die "the seed build failed: $CLASS/seed/build.log"
     echo "$((SECONDS - start))" > "$CLASS/seed/build-seconds"
+    [ -z "$cold" ] || echo "$((SECONDS - start))" > "$CLASS/seed/cold-seconds"
     echo "$want" > "$CLASS/seed/.stamp"
   fi
   chmod -R a+rX "$CLASS/seed"
@@ -145,7 +147,7 @@ install_class() {
   need_root
   command -v rsync >/dev/null || apt-get install -y -qq rsync >/dev/null || die "rsync is missing"
   step "this clone's setup (the same as the README's)"
-  scripts/setup.sh | tail -1
+  scripts/setup.sh
   step "the class in $CLASS"
   umask 022
   mkdir -p "$CLASS" && chmod 755 "$CLASS"

@@ -11,7 +11,8 @@ learner accounts, removed at the end:
   3. 04 alone for one learner, then three learners running 04 at the same time: the same
      validation accuracies; that learner's memory with 04 trained and the kernel idle;
   4. one learner runs 01-07: the disk that is theirs.
-Writes target/classroom.json; `python scripts/docs_figures.py --update` puts it in the docs.
+Writes target/classroom.json (`--summary` only recomputes its derived figures); then
+`python scripts/docs_figures.py --update` puts it in the docs.
 """
 import json
 import os
@@ -200,20 +201,47 @@ def measure(env: dict, base: str) -> dict:
     disk = {"owned_mb": round(owned_bytes(trained.name) / 1e6),
             "errors": problems, "notebooks": len(NOTEBOOKS)}
     print(f"   {disk}", flush=True)
+    total = round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024)
     return {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(),
             "first_answers": rows, "ten_open": ten, "eight_at_once": eight,
             "idle_after_04_mb": idle_after_04, "accuracy_alone": alone[trained.name],
             "accuracy_together": list(together.values()), "disk": disk,
-            "seed": {"seconds": int((CLASS / "seed" / "build-seconds").read_text()),
+            "seed": {"cold_seconds": int((CLASS / "seed" / "cold-seconds").read_text()),
                      "mb": round(sum(f.stat().st_size for f in (CLASS / "seed" / "0").rglob("*")
                                      if f.is_file()) / 1e6)},
-            "memory_total_mb": round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024)}
+            "memory_total_mb": total}
+
+
+def summary(figures: dict) -> dict:
+    """The figures the text quotes, derived from the measured ones: the first answers' range, how
+    many learners fit and Kubernetes' requests."""
+    seconds = [a["seconds"] for a in figures["first_answers"]]
+    per_learner = max(figures["ten_open"]["per_learner_mb"], figures["eight_at_once"]["per_learner_mb"],
+                      figures["idle_after_04_mb"])
+    return {"first_answer_seconds": f"{round(min(seconds))}-{round(max(seconds))}",
+            "size": class_size(figures["memory_total_mb"], per_learner)}
+
+
+def class_size(total_mb: int, per_learner_mb: int) -> dict:
+    """How many learners with one notebook open fit, 2 GiB left to the system and the hub; and
+    Kubernetes' memory request (one notebook, rounded up to 256 MiB) and limit (two notebooks)."""
+    guarantee = -(-per_learner_mb // 256) * 256
+    return {"learners": (total_mb - 2048) // per_learner_mb,
+            "kubernetes": f"memory guarantee {guarantee} MiB (a learner with one notebook open, "
+                          f"the largest of the memory figures: {per_learner_mb} MB), limit "
+                          f"{2 * guarantee} MiB (a second notebook open); CPU guarantee 0.2 and "
+                          "limit 2 (training shares the cores: it waits rather than fails)"}
 
 
 def main() -> int:
     if os.geteuid() != 0:
         print("hub_measure: run it as root (it creates Unix accounts)", file=sys.stderr)
         return 1
+    if sys.argv[1:] == ["--summary"]:
+        figures = json.loads(OUT.read_text())
+        OUT.write_text(json.dumps({**figures, **summary(figures)}, indent=2) + "\n")
+        print(f"hub_measure: summary rewritten in {OUT}")
+        return 0
     port = hub_test.free_port_block()
     env = hub_test.hub_env(port)
     try:
@@ -222,7 +250,7 @@ def main() -> int:
         figures = measure(env, f"http://127.0.0.1:{port}")
     finally:
         hub_test.cleanup(env)
-    OUT.write_text(json.dumps(figures, indent=2) + "\n")
+    OUT.write_text(json.dumps({**figures, **summary(figures)}, indent=2) + "\n")
     print(f"hub_measure: wrote {OUT}")
     return 0
 

