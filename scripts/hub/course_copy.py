@@ -38,8 +38,11 @@ def deliver(course: Path, learner: Path) -> list[str]:
             delivered[source.name] = new
             said.append(f"{source.name}: the course's version")
         else:
-            (notebooks / "updates").mkdir(exist_ok=True)
-            shutil.copyfile(source, notebooks / "updates" / source.name)
+            update = notebooks / "updates" / source.name
+            if update.exists() and sources_hash(update) == new:
+                continue
+            update.parent.mkdir(exist_ok=True)
+            shutil.copyfile(source, update)
             said.append(f"{source.name}: kept your edits; the course's new version is in updates/")
     record.parent.mkdir(exist_ok=True)
     record.write_text(json.dumps(delivered, indent=1, sort_keys=True))
