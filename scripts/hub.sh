@@ -25,11 +25,12 @@ die() { echo "hub: $*" >&2; exit 1; }
 step() { printf '\n== %s\n' "$*"; }
 
 # Runs a command in the environment every learner's kernel gets (nothing from root's home). The
-# cells' libraries find Rust's standard library through LD_LIBRARY_PATH: the relative path that
-# rustc writes into them depends on how deep the build folder lies.
+# cells' libraries find Rust's standard library through LD_LIBRARY_PATH (the relative path that
+# rustc writes into them depends on how deep the build folder lies), and the class's Python its
+# libpython (its own path to it points into root's home).
 class_env() {
   env -i HOME="$HOME" LANG=C.UTF-8 PATH="$CLASS/rust/bin:/usr/local/bin:/usr/bin:/bin" \
-    LD_LIBRARY_PATH="$CLASS/rust/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/lib" \
+    LD_LIBRARY_PATH="$CLASS/rust/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/lib:$CLASS/python/lib" \
     MNIST_VENV="$CLASS/venv" MNIST_TOOLS="$CLASS/tools" CARGO_HOME="$CLASS/cargo" \
     MNIST_KERNEL_SLOTS="$CLASS/seed" \
     bash -c 'source "$0/scripts/env.sh" && exec "$@"' "$CLASS/course" "$@"

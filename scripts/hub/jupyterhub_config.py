@@ -55,6 +55,8 @@ c.Spawner.default_url = "/lab/tree/notebooks/01_imports.ipynb"
 c.Spawner.env_keep = ["LANG", "LC_ALL"]
 c.Spawner.environment = {
     "PATH": f"{CLASS}/venv/bin:{CLASS}/tools/bin:{CLASS}/rust/bin:/usr/local/bin:/usr/bin:/bin",
+    # The class's Python finds its libpython here (scripts/hub.sh links it out of root's home).
+    "LD_LIBRARY_PATH": str(CLASS / "python" / "lib"),
     "MNIST_CLASS_DIR": str(CLASS),
     "MNIST_ROOT": str(COURSE),
     "CARGO_HOME": str(CLASS / "cargo"),
