@@ -86,9 +86,11 @@ def classroom_block(c: dict) -> str:
     answers = c["first_answers"]
     lines = [f"Measured by `scripts/hub_measure.py` on {c['date']}, {c['cpu']}, "
              f"{c['memory_total_mb'] // 1024} GiB, the hub in the test command's short mode.", "",
-             "| learner (in order of login) | first answer after login, s | crates compiled for them |",
+             "| learner (in order of login) | first answer after login, s | crates compiled for them (the build log) |",
              "| --- | --- | --- |"]
-    lines += [f"| {a['learner']} | {a['seconds']} | {', '.join(a['compiled']) or 'none'} |"
+    lines += [f"| {a['learner']} | {a['seconds']} | "
+              f"{', '.join(a['dependencies_compiled']) or 'no dependency'}: only the cells' own "
+              f"({', '.join(c for c in a['compiled'] if c not in a['dependencies_compiled'])}) |"
               for a in answers]
     eight, ten = c["eight_at_once"], c["ten_open"]
     lines += ["", "| what | figure |", "| --- | --- |",
@@ -103,6 +105,7 @@ def classroom_block(c: dict) -> str:
     lines += [f"| 04, learner {i + 2} of three at once | {', '.join(a) if isinstance(a, list) else a} |"
               for i, a in enumerate(c["accuracy_together"])]
     lines += [f"| disk of one learner's own after 01-07 | {c['disk']['owned_mb']} MB |",
+              f"| files of the shared seed changed by all of the above | {c['disk']['seed_files_changed']} |",
               f"| the shared seed build folder | {c['seed']['mb']} MB, compiled from nothing in "
               f"{c['seed']['cold_seconds']} s (once per machine; a course update recompiles what changed) |"]
     return "\n".join(lines) + "\n"

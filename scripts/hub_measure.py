@@ -71,15 +71,18 @@ def owned_bytes(name: str) -> int:
 
 
 def compiled_by(name: str) -> list[str]:
-    """Crates whose compiled files in the learner's build folders the learner owns (compiled by
-    their kernels), other than the cells' own crates."""
+    """The build log, read from the build folders: every crate whose compiled file there the
+    learner owns (compiled by their kernels; the seed's are root's)."""
     uid, crates = pwd.getpwnam(name).pw_uid, set()
     for path in (CLASS / "learners" / name / "kernels").glob("*/target/**/deps/*"):
         if path.suffix in (".rlib", ".rmeta", ".so") and path.stat().st_uid == uid:
-            crate = path.stem.removeprefix("lib").rsplit("-", 1)[0]
-            if crate != "ctx" and not crate.startswith("code_"):
-                crates.add(crate)
+            crates.add(path.stem.removeprefix("lib").rsplit("-", 1)[0])
     return sorted(crates)
+
+
+def dependencies(crates: list[str]) -> list[str]:
+    """The crates other than the cells' own (`ctx` and evcxr's `code_N`)."""
+    return [c for c in crates if c != "ctx" and not c.startswith("code_")]
 
 
 def setup_cell() -> str:
@@ -100,9 +103,11 @@ def first_answers(learners: list[Learner], setup: str) -> tuple[list, dict]:
         seconds = round(time.time() - start, 1)
         if first_error(cells):
             raise RuntimeError(f"{learner.name}: {first_error(cells)}")
-        rows.append({"learner": i, "seconds": seconds, "compiled": compiled_by(learner.name)})
+        crates = compiled_by(learner.name)
+        rows.append({"learner": i, "seconds": seconds, "compiled": crates,
+                     "dependencies_compiled": dependencies(crates)})
         print(f"   learner {i}: first answer {seconds} s after login; crates compiled for them: "
-              f"{', '.join(rows[-1]['compiled']) or 'none'}", flush=True)
+              f"{', '.join(crates)}", flush=True)
     return rows, kernels
 
 
@@ -166,6 +171,7 @@ def measure(env: dict, base: str) -> dict:
     for name in names:
         said = hub_test.hub(env, "add-learner", name)
         learners.append(Learner(base, name, said.split("password ")[1].split()[0]))
+    seed_before = hub_test.seed_signature()
     baseline = used_mb()
     print("== 1. ten learners' first answers, one after another", flush=True)
     setup = setup_cell()
@@ -198,7 +204,8 @@ def measure(env: dict, base: str) -> dict:
         cells = trained.run_notebook(f"{notebook}.ipynb")
         if first_error(cells):
             problems[notebook] = first_error(cells)
-    disk = {"owned_mb": round(owned_bytes(trained.name) / 1e6),
+    changed = [f for f, sig in hub_test.seed_signature().items() if seed_before.get(f) != sig]
+    disk = {"owned_mb": round(owned_bytes(trained.name) / 1e6), "seed_files_changed": len(changed),
             "errors": problems, "notebooks": len(NOTEBOOKS)}
     print(f"   {disk}", flush=True)
     total = round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024)
