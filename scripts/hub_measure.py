@@ -17,6 +17,8 @@ Writes target/classroom.json (`--summary` only recomputes its derived figures); 
 import json
 import os
 import pwd
+import re
+import signal
 import statistics
 import sys
 import threading
@@ -78,6 +80,14 @@ def compiled_by(name: str) -> list[str]:
         if path.suffix in (".rlib", ".rmeta", ".so") and path.stat().st_uid == uid:
             crates.add(path.stem.removeprefix("lib").rsplit("-", 1)[0])
     return sorted(crates)
+
+
+def seeded(name: str) -> dict:
+    """What seeding the learner's build folders copied and linked, as the hub's log says."""
+    line = [l for l in (CLASS / "hub" / "jupyterhub.log").read_text().splitlines()
+            if l.startswith(f"slots: {name}: ")][-1]
+    copied, linked = re.search(r"\(([\d.]+) MB copied, (\d+) MB linked", line).groups()
+    return {"copied_mb": float(copied), "linked_mb": int(linked)}
 
 
 def dependencies(crates: list[str]) -> list[str]:
@@ -176,6 +186,7 @@ def measure(env: dict, base: str) -> dict:
     print("== 1. ten learners' first answers, one after another", flush=True)
     setup = setup_cell()
     rows, _ = first_answers(learners, setup)
+    slots = seeded(names[0])
     memory = memory_by_user()
     ten = {"used_mb": round(used_mb() - baseline),
            "per_learner_mb": round(statistics.mean(memory[n] for n in names))}
@@ -210,7 +221,7 @@ def measure(env: dict, base: str) -> dict:
     print(f"   {disk}", flush=True)
     total = round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024)
     return {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(),
-            "first_answers": rows, "ten_open": ten, "eight_at_once": eight,
+            "first_answers": rows, "slots": slots, "ten_open": ten, "eight_at_once": eight,
             "idle_after_04_mb": idle_after_04, "accuracy_alone": alone[trained.name],
             "accuracy_together": list(together.values()), "disk": disk,
             "seed": {"cold_seconds": int((CLASS / "seed" / "cold-seconds").read_text()),
@@ -249,6 +260,7 @@ def main() -> int:
         OUT.write_text(json.dumps({**figures, **summary(figures)}, indent=2) + "\n")
         print(f"hub_measure: summary rewritten in {OUT}")
         return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     port = hub_test.free_port_block()
     env = hub_test.hub_env(port)
     try:
