@@ -85,7 +85,10 @@ def classroom_block(c: dict) -> str:
     """The class server's figures (scripts/hub_measure.py, docs/classroom.md)."""
     answers = c["first_answers"]
     lines = [f"Measured by `scripts/hub_measure.py` on {c['date']}, {c['cpu']}, "
-             f"{c['memory_total_mb'] // 1024} GiB, the hub in the test command's short mode.", "",
+             f"{c['memory_total_mb']:,} MB of memory, the hub in the test command's short mode. "
+             "A learner's memory is the proportional set size of their processes (server, evcxr "
+             "with its rust-analyzer, the cells' process); \"in all\" is how much the machine's "
+             "memory in use grew, the hub's own processes and the kernel's caches included.", "",
              "| learner (in order of login) | first answer after login, s | crates compiled for them (the build log) |",
              "| --- | --- | --- |"]
     lines += [f"| {a['learner']} | {a['seconds']} | "

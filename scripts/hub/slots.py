@@ -11,11 +11,14 @@ or evcxr rewrite in place (fingerprints, dep-info, build script records, the cel
 sources) are the learner's own copies. A folder is seeded again only when the seed changed (a
 course update) and none of the learner's kernels holds it.
 
-Everything is built in a root-only staging folder and renamed into place: nothing here follows a
-link that a learner could have planted.
+Everything is built in a root-only staging folder and renamed into place. Which seed the folders
+came from is recorded in CLASS_DIR/learners/NAME/.seed-stamp, where only root writes; inside the
+learner's own folder, root only opens the kernels' lock files, without following links and
+without waiting, and renames or removes (never follows) what is there.
 """
 import fcntl
 import os
+import stat
 import pwd
 import shutil
 import sys
@@ -38,11 +41,12 @@ def seed_tree(seed: Path, dest: Path, uid: int, gid: int) -> tuple[int, int]:
     """Fills `dest` from `seed`: copies owned by uid:gid, hard links for the rest.
     Returns (copied bytes, linked bytes)."""
     copied = linked = 0
-    for dirpath, _dirs, files in os.walk(seed):
+    for dirpath, dirs, files in os.walk(seed):
         relative_dir = Path(dirpath).relative_to(seed)
         folder = dest / relative_dir
         folder.mkdir(exist_ok=True)
         os.chown(folder, uid, gid)
+        files += [d for d in dirs if (Path(dirpath) / d).is_symlink()]
         for name in files:
             source, target = Path(dirpath) / name, folder / name
             if source.is_symlink():
@@ -62,10 +66,12 @@ def in_use(kernels: Path) -> bool:
     """True when one of the learner's kernels holds one of the build folders."""
     for slot in range(SLOTS):
         try:
-            fd = os.open(kernels / f"{slot}.lock", os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(kernels / f"{slot}.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             continue
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return True
@@ -91,12 +97,9 @@ def main() -> int:
     learner.mkdir(mode=0o750, exist_ok=True)
     os.chown(learner, 0, account.pw_gid)
     learner.chmod(0o750)
-    kernels = learner / "kernels"
-    try:
-        if (kernels / ".seed-stamp").read_text() == stamp:
-            return 0
-    except OSError:
-        pass
+    kernels, record = learner / "kernels", learner / ".seed-stamp"
+    if kernels.is_dir() and not kernels.is_symlink() and record.is_file() and record.read_text() == stamp:
+        return 0
     if kernels.exists() and in_use(kernels):
         print(f"slots: {name}'s build folders are in use; seeded at their next start")
         return 0
@@ -106,7 +109,6 @@ def main() -> int:
         (staging / str(slot)).mkdir()
         c, l = seed_tree(seed, staging / str(slot), account.pw_uid, account.pw_gid)
         copied, linked = copied + c, linked + l
-    (staging / ".seed-stamp").write_text(stamp)
     os.chown(staging, account.pw_uid, account.pw_gid)
     staging.chmod(0o700)
     old = None
@@ -114,6 +116,7 @@ def main() -> int:
         old = Path(tempfile.mkdtemp(dir=class_dir / "staging", prefix=f"{name}-old-")) / "kernels"
         os.rename(kernels, old)
     os.rename(staging, kernels)
+    record.write_text(stamp)
     if old is not None:
         remove(old)
         old.parent.rmdir()
