@@ -146,7 +146,10 @@ fn updates_reach_learners_without_overwriting_their_edits() {
     fs::write(nbs.join("03.ipynb"), notebook("let c = 3000;", None)).unwrap();
     let said = deliver(course.path(), &learner);
     assert_eq!(read(&mine.join("03.ipynb")), "{not json", "{said}");
-    assert!(read(&mine.join("03.updated.ipynb")).contains("3000"), "{said}");
+    assert!(
+        read(&mine.join("03.updated.ipynb")).contains("3000"),
+        "{said}"
+    );
     // Nothing new: nothing said, nothing touched.
     assert_eq!(
         deliver(course.path(), &learner).matches("course's").count(),
