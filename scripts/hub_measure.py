@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hub"))
 import hub_test  # noqa: E402
+import kernel_probe  # noqa: E402
 from hub_client import Learner, first_error  # noqa: E402
 from docs_figures import cpu_model  # noqa: E402
 
@@ -93,12 +94,6 @@ def seeded(name: str) -> dict:
 def dependencies(crates: list[str]) -> list[str]:
     """The crates other than the cells' own (`ctx` and evcxr's `code_N`)."""
     return [c for c in crates if c != "ctx" and not c.startswith("code_")]
-
-
-def setup_cell() -> str:
-    """01's setup cell, as the class's course has it."""
-    cells = json.loads((CLASS / "course" / "notebooks" / "01_imports.ipynb").read_text())["cells"]
-    return "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
 
 
 def first_answers(learners: list[Learner], setup: str) -> tuple[list, dict]:
@@ -184,7 +179,7 @@ def measure(env: dict, base: str) -> dict:
     seed_before = hub_test.seed_signature()
     baseline = used_mb()
     print("== 1. ten learners' first answers, one after another", flush=True)
-    setup = setup_cell()
+    setup = kernel_probe.setup_cell("01_imports")
     rows, _ = first_answers(learners, setup)
     slots = seeded(names[0])
     memory = memory_by_user()

@@ -20,19 +20,17 @@ fn notebook(code: &str, output: Option<&str>) -> String {
     )
 }
 
-/// Runs one of the class's scripts (scripts/hub/NAME) with two folders; returns its stdout.
+/// Runs one of the class's scripts (scripts/hub/NAME) with two folders; returns what it printed
+/// (standard output, then standard error).
 fn run_script(name: &str, a: &Path, b: &Path) -> String {
     let out = Command::new(common::python())
         .arg(common::project_root().join("scripts/hub").join(name))
         .args([a, b])
         .output()
         .expect("run the script");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{name}: {err}");
+    format!("{}{err}", String::from_utf8_lossy(&out.stdout))
 }
 
 #[test]
@@ -89,17 +87,7 @@ fn a_course_update_touches_only_what_changed() {
 
 /// Runs the copy as a learner's server start does; returns what it said.
 fn deliver(course: &Path, learner: &Path) -> String {
-    let out = Command::new(common::python())
-        .arg(common::project_root().join("scripts/hub/course_copy.py"))
-        .args([course, learner])
-        .output()
-        .expect("run course_copy.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    run_script("course_copy.py", course, learner)
 }
 
 #[test]
