@@ -27,30 +27,50 @@ if [ "${1:-}" = "--fast" ]; then
   echo "fast tier: passed in $seconds s (./scripts/test.sh without --fast runs everything)"
   exit 0
 fi
-scripts/setup.sh
-scripts/setup_browser.sh
-echo; echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo; echo "== cargo clippy"
-cargo clippy --release --all-targets --quiet -- -D warnings
-echo; echo "== cargo test: both tiers"
-cargo test --release --quiet -- --include-ignored
+# Each step below is counted: passed, failed (the run stops there) or skipped (exit 77, a step
+# that cannot decide here, e.g. the container steps when not root); the last line says how many.
+PASSED=0 FAILED=0 SKIPPED=0
+trap 'echo; echo "test.sh: $PASSED passed, $FAILED failed, $SKIPPED skipped"' EXIT
+check() {
+  local name=$1 rc=0; shift
+  echo; echo "== $name"
+  "$@" || rc=$?
+  case $rc in
+    0) PASSED=$((PASSED + 1)) ;;
+    77) SKIPPED=$((SKIPPED + 1)) ;;
+    *) FAILED=$((FAILED + 1)); echo "test.sh: '$name' failed (exit $rc)"; exit "$rc" ;;
+  esac
+}
+# The image is built with this machine's CA bundle, so that its pip, cargo and npm trust what the
+# host trusts (networks that inspect TLS); skipped where neither podman nor docker runs, or not root.
+build_image() {
+  if [ "$(id -u)" != 0 ]; then echo "image: skipped: building it here needs root"; return 77; fi
+  local ca=(); [ ! -r /etc/ssl/certs/ca-certificates.crt ] || ca=(--ca-bundle /etc/ssl/certs/ca-certificates.crt)
+  scripts/image.sh build "${ca[@]}" > target/image-build.log 2>&1 \
+    || { tail -40 target/image-build.log; return 1; }
+  tail -1 target/image-build.log
+}
+check "setup" scripts/setup.sh
+check "browser" scripts/setup_browser.sh
+check "cargo fmt --check" cargo fmt --all -- --check
+check "cargo clippy" cargo clippy --release --all-targets --quiet -- -D warnings
+check "cargo test: both tiers" cargo test --release --quiet -- --include-ignored
 # The short-mode models the tests train go here, never over the user's artifacts/; their
 # notebooks, HTML, index and screenshots go to target/test-reports/, never over the main job's
 # reports/.
 export MNIST_ARTIFACTS="${MNIST_ARTIFACTS:-$MNIST_ROOT/target/test-artifacts}"
 export MNIST_REPORTS="${MNIST_REPORTS:-$MNIST_ROOT/target/test-reports}"
-echo; echo "== JupyterLab: localhost only, token required"
-python scripts/check_lab.py
-echo; echo "== notebooks under the evcxr kernel (short mode)"
-python scripts/run_notebooks.py --check
-echo; echo "== the draw-a-digit canvas in the exported report, opened from disk in headless Chromium"
-cargo build --release --quiet --example page_check -p mnist_engine
-node e2e/report_canvas.mjs
-echo; echo "== JupyterLab in headless Chromium: run all cells through the UI (and draw in 07's canvas)"
-node e2e/lab_e2e.mjs "02_data_preparation.ipynb:sample_grid" "06_visualization.ipynb:misclassified_grid" \
+check "JupyterLab: localhost only, token required" python scripts/check_lab.py
+check "notebooks under the evcxr kernel (short mode)" python scripts/run_notebooks.py --check
+check "the draw-a-digit canvas in the exported report, opened from disk in headless Chromium" \
+  bash -c 'cargo build --release --quiet --example page_check -p mnist_engine && node e2e/report_canvas.mjs'
+check "JupyterLab in headless Chromium: run all cells through the UI (and draw in 07's canvas)" \
+  node e2e/lab_e2e.mjs "02_data_preparation.ipynb:sample_grid" "06_visualization.ipynb:misclassified_grid" \
   "07_explore.ipynb:saliency_grid"
-echo; echo "== JupyterLab in headless Chromium: the stop button during 04's training keeps the variables"
-node e2e/lab_stop.mjs
-echo; echo "== the class server: JupyterHub with three learners at once, isolation checks (scripts/hub_test.py)"
-python scripts/hub_test.py
+check "JupyterLab in headless Chromium: the stop button during 04's training keeps the variables" \
+  node e2e/lab_stop.mjs
+check "the course's image (./scripts/image.sh build)" build_image
+check "the image on a learner's machine: podman run, first answer, all notebooks (scripts/image_test.py)" \
+  python scripts/image_test.py
+check "the class server: three learners in containers, isolation and limits (scripts/hub_test.py)" \
+  python scripts/hub_test.py

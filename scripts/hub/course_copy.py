@@ -1,4 +1,5 @@
-"""A learner's own copy of the course (run as the learner when their server starts).
+"""A learner's own copy of the course (run by the image's entrypoint, as the learner, at each
+container start: scripts/image/entrypoint.sh).
 
 Usage: course_copy.py COURSE_DIR LEARNER_DIR. LEARNER_DIR (~/mnist) gets notebooks/ (copies: the
 learner's to edit), artifacts/ and reports/ (theirs), and links to the course's helpers/, explore/

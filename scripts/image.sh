@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The course's container image (Dockerfile), with podman or docker, whichever answers.
+#
+#   ./scripts/image.sh build [--ca-bundle FILE] [--tag TAG]   build IMAGE (mnist-course), tagged
+#                                                             latest and with this clone's commit
+#   ./scripts/image.sh run [PORT]                             JupyterLab from the image on
+#                                                             localhost:PORT (8888); the work on the
+#                                                             volume mnist-work
+#   ./scripts/image.sh engine                                 which engine, and how it is called
+#
+# --ca-bundle FILE: a CA bundle that pip, cargo and npm trust during the build, for networks that
+# inspect TLS (these machines: pass /etc/ssl/certs/ca-certificates.crt). podman only.
+# MNIST_IMAGE names the image (default mnist-course); BASE the base image (default debian:bookworm):
+# where it cannot be pulled and debootstrap is here, it is made from Debian's packages.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+IMAGE="${MNIST_IMAGE:-mnist-course}"
+BASE="${BASE:-debian:bookworm}"
+
+die() { echo "image: $*" >&2; exit 1; }
+
+# Sets ENGINE to the first of podman and docker whose `info` succeeds (a docker client with no
+# engine behind it does not count).
+pick_engine() {
+  if command -v podman >/dev/null; then
+    MNIST_ROOT=$ROOT source "$ROOT/scripts/image/podman-env.sh"
+    if podman info >/dev/null 2>&1; then ENGINE=podman; return; fi
+  fi
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then ENGINE=docker; return; fi
+  die "neither podman nor docker answers (\`podman info\` / \`docker info\` failed): install one (Debian: apt-get install podman runc)"
+}
+
+# The base image: present, or pulled, or (where no registry is reachable) made with debootstrap
+# from Debian's packages, with bookworm-security added for Rust 1.96.
+ensure_base() {
+  "$ENGINE" image inspect "$BASE" >/dev/null 2>&1 && return
+  "$ENGINE" pull -q "$BASE" >/dev/null 2>&1 && return
+  [ "$BASE" = debian:bookworm ] || die "base image $BASE: not present and cannot be pulled"
+  command -v debootstrap >/dev/null && [ "$(id -u)" = 0 ] \
+    || die "debian:bookworm cannot be pulled; as root with debootstrap (apt-get install debootstrap) it is made from Debian's packages"
+  echo "image: debian:bookworm cannot be pulled: making it with debootstrap (about a minute)"
+  local dir; dir=$(mktemp -d)
+  debootstrap --variant=minbase bookworm "$dir" > "$dir.log" 2>&1 \
+    || { tail -5 "$dir.log" >&2; rm -rf "$dir" "$dir.log"; die "debootstrap failed (its last lines above)"; }
+  # The security suite beside the release, at the mirror debootstrap used.
+  sed -n 's|^deb \([^ ]*\) bookworm main$|deb \1-security bookworm-security main|p' \
+    "$dir/etc/apt/sources.list" >> "$dir/etc/apt/sources.list"
+  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+  tar -C "$dir" -c . | "$ENGINE" import -q - "$BASE" >/dev/null
+  rm -rf "$dir" "$dir.log"
+}
+
+build() {
+  local ca="" tag="" commit args=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --ca-bundle) ca=$2; shift 2 ;;
+      --tag) tag=$2; shift 2 ;;
+      *) die "build: unknown option $1 (--ca-bundle FILE, --tag TAG)" ;;
+    esac
+  done
+  pick_engine
+  ensure_base
+  if [ -n "$ca" ]; then
+    [ -r "$ca" ] || die "--ca-bundle $ca: no such readable file"
+    [ "$ENGINE" = podman ] || die "--ca-bundle needs podman (docker build mounts no files)"
+    args+=(--volume "$(realpath "$ca"):/run/mnist-ca.crt:ro")
+  fi
+  commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo local)
+  [ -z "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ] || commit="$commit-dirty"
+  tag=${tag:-$commit}
+  local start=$SECONDS log; log=$(mktemp)
+  "$ENGINE" build --layers --build-arg BASE="$BASE" "${args[@]}" -t "$IMAGE:$tag" -t "$IMAGE:latest" \
+    -f "$ROOT/Dockerfile" "$ROOT" 2>&1 | tee "$log" || { rm -f "$log"; die "the build failed (its output is above)"; }
+  record "$((SECONDS - start))" "$(grep -ac 'Using cache' "$log" || true)" "$(grep -ac ' STEP ' "$log" || true)"
+  rm -f "$log"
+}
+
+# Prints the build's figures and writes them to target/image-build.json (docs/container.md):
+# record SECONDS CACHED_STEPS STEPS
+record() {
+  local bytes; bytes=$("$ENGINE" image inspect --format '{{.Size}}' "$IMAGE:latest")
+  echo "image: $IMAGE:latest built in $1 s ($ENGINE; $2 of $3 steps from the cache; $(awk -v b="$bytes" 'BEGIN {printf "%.1f GB", b / 1e9}'))"
+  [ -d "$ROOT/target" ] || return 0
+  printf '{"date": "%s", "cpu": "%s, %s cores", "seconds": %s, "cached_steps": %s, "steps": %s, "bytes": %s}\n' \
+    "$(date -u +%F)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(nproc)" \
+    "$1" "$2" "$3" "$bytes" > "$ROOT/target/image-build.json"
+}
+
+run() {
+  local port=${1:-8888}
+  pick_engine
+  "$ENGINE" image inspect "$IMAGE:latest" >/dev/null 2>&1 || die "no image $IMAGE:latest: ./scripts/image.sh build first"
+  exec "$ENGINE" run --rm -it -p "127.0.0.1:$port:8888" -v mnist-work:/home/jovyan "$IMAGE:latest"
+}
+
+case "${1:-}" in
+  build) shift; build "$@" ;;
+  run) shift; run "$@" ;;
+  engine) pick_engine; echo "$ENGINE${CONTAINERS_CONF:+ (CONTAINERS_CONF=$CONTAINERS_CONF)}" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
