@@ -15,9 +15,14 @@
 //! evcxr links this crate into every cell's library, so each library has its own copy of these
 //! statics: each one installs its handler when it is loaded, and the cell that runs is always the
 //! newest, so the handler and the loop that listens see the same state. The watcher is one per
-//! process: libraries find it by an abstract Unix socket named after the process, never through
-//! the environment, and every descriptor is close-on-exec, so a child process a cell starts
-//! inherits none of it.
+//! process: libraries find it among the process's own descriptors, as the socket bound to an
+//! abstract name that begins with `mnist-stop-watcher-PID-`, never through the environment, and
+//! every descriptor is close-on-exec, so a child process a cell starts inherits none of it. On a
+//! machine shared by several users nobody else can wake it or pass for it: its two sockets are a
+//! connected pair, so the kernel refuses a datagram to them from any other socket; the watcher
+//! acts only on a datagram the kernel says this process sent (a child forked with the sending
+//! socket is dropped); and a socket another process binds to such a name is not among this
+//! process's descriptors.
 
 use anyhow::Result;
 use std::fmt;
@@ -177,6 +182,7 @@ pub use unix::install_handler;
 #[cfg(target_os = "linux")]
 mod unix {
     use super::*;
+    use std::hash::BuildHasher;
     use std::path::{Path, PathBuf};
     use std::sync::atomic::AtomicI32;
     use std::time::Duration;
@@ -238,85 +244,132 @@ stop on the button; to end any other cell, restart the kernel.";
         unsafe { *errno = saved };
     }
 
-    /// This process's watcher: found by its name, or started here with its thread. Returns this
-    /// library's sending socket connected to it (-1 when there is none).
+    /// This process's watcher: found among this process's own sockets, or started here with its
+    /// thread. Returns the socket whose datagrams wake it (-1 when there is none).
     fn connect_watcher() -> i32 {
-        let address = watcher_address();
-        let receiver = datagram_socket(0);
-        // SAFETY: binding a socket of ours to an address that lives through the call.
-        if receiver >= 0 && unsafe { bind_or_connect(receiver, &address, true) } {
-            let file = syscall_file();
-            let spawned = std::thread::Builder::new()
-                .name("mnist-stop-watcher".into())
-                .spawn(move || watch(receiver, &file));
-            if spawned.is_err() {
-                return -1;
-            }
-        } else if receiver >= 0 {
-            // SAFETY: closing the socket made above (the name is taken: a watcher exists).
-            unsafe { libc::close(receiver) };
-        }
-        let sender = datagram_socket(libc::SOCK_NONBLOCK);
-        // SAFETY: connecting a socket of ours.
-        if sender >= 0 && unsafe { bind_or_connect(sender, &address, false) } {
+        let prefix = watcher_prefix();
+        if let Some(sender) = find_watcher(&prefix) {
             return sender;
         }
-        -1
-    }
-
-    /// A close-on-exec Unix datagram socket (-1 on failure).
-    fn datagram_socket(flags: i32) -> i32 {
-        // SAFETY: socket has no memory preconditions.
-        unsafe {
-            libc::socket(
-                libc::AF_UNIX,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | flags,
-                0,
-            )
-        }
-    }
-
-    /// The abstract socket address of this process's watcher: the process id and its start time
-    /// make the name, so no other process (in another PID namespace, say) shares it.
-    fn watcher_address() -> (libc::sockaddr_un, libc::socklen_t) {
+        let Some((receiver, sender)) = start_watcher(&prefix) else {
+            return -1;
+        };
+        let file = syscall_file();
         // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
-        let started = std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .and_then(|stat| start_time(&stat))
-            .unwrap_or_default();
-        let name = format!("mnist-stop-watcher-{pid}-{started}");
-        // SAFETY: an all-zero sockaddr_un is valid; a leading zero byte makes the name abstract.
+        let owner = unsafe { libc::getpid() };
+        let spawned = std::thread::Builder::new()
+            .name("mnist-stop-watcher".into())
+            .spawn(move || watch(receiver, owner, &file));
+        if spawned.is_err() {
+            // SAFETY: closing the pair made above, which nothing else holds.
+            unsafe {
+                libc::close(receiver);
+                libc::close(sender);
+            }
+            return -1;
+        }
+        sender
+    }
+
+    /// How every watcher name of this process begins (64 random bits follow).
+    fn watcher_prefix() -> String {
+        // SAFETY: getpid has no preconditions.
+        format!("mnist-stop-watcher-{}-", unsafe { libc::getpid() })
+    }
+
+    /// The sending socket of this process's watcher: the socket in this process's own descriptor
+    /// table bound to a name that begins with `prefix`. Only that table is trusted: abstract
+    /// names are shared by every user of the machine, and a socket another process bound to such
+    /// a name is not in it, so it is never taken for the watcher.
+    fn find_watcher(prefix: &str) -> Option<i32> {
+        own_descriptors()
+            .into_iter()
+            .find(|&fd| bound_with_prefix(fd, prefix))
+    }
+
+    /// A new watcher's (receiving, sending) sockets, or `None`. They are a connected pair, so the
+    /// kernel refuses (EPERM) a datagram to either from any other socket, whoever knows the name;
+    /// the receiver passes each sender's credentials, so that [`receive`] drops a datagram from a
+    /// child forked with the sender. The sender is bound to `prefix` and 64 random bits, which
+    /// marks it for [`find_watcher`] and which no other process can guess and bind first.
+    fn start_watcher(prefix: &str) -> Option<(i32, i32)> {
+        let mut pair = [-1; 2];
+        let kind = libc::SOCK_DGRAM | libc::SOCK_CLOEXEC;
+        // SAFETY: socketpair writes two descriptors into an array of ours.
+        if unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, pair.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // std seeds its hash keys from the system's random source.
+        let random = std::collections::hash_map::RandomState::new().hash_one(());
+        let address = abstract_address(&format!("{prefix}{random:016x}"));
+        let ptr = (&address.0 as *const libc::sockaddr_un).cast::<libc::sockaddr>();
+        let on: libc::c_int = 1;
+        let size = std::mem::size_of_val(&on) as libc::socklen_t;
+        // SAFETY: setsockopt reads an int of ours; bind reads an address that lives through the
+        // call; both on sockets of ours.
+        let ready = unsafe {
+            let on = (&on as *const libc::c_int).cast();
+            libc::setsockopt(pair[0], libc::SOL_SOCKET, libc::SO_PASSCRED, on, size) == 0
+                && libc::bind(pair[1], ptr, address.1) == 0
+        };
+        if ready {
+            return Some((pair[0], pair[1]));
+        }
+        // SAFETY: closing the pair made above, which nothing else holds.
+        unsafe {
+            libc::close(pair[0]);
+            libc::close(pair[1]);
+        }
+        None
+    }
+
+    /// The abstract Unix socket address `name` (a leading zero byte makes a name abstract).
+    fn abstract_address(name: &str) -> (libc::sockaddr_un, libc::socklen_t) {
+        // SAFETY: an all-zero sockaddr_un is valid.
         let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
         address.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        for (slot, &b) in address.sun_path[1..].iter_mut().zip(name.as_bytes()) {
-            *slot = b as libc::c_char;
-        }
-        let len = std::mem::size_of::<libc::sa_family_t>() + 1 + name.len();
+        let slots = address.sun_path[1..].iter_mut().zip(name.as_bytes());
+        let written = slots.map(|(slot, &b)| *slot = b as libc::c_char).count();
+        let len = std::mem::size_of::<libc::sa_family_t>() + 1 + written;
         (address, len as libc::socklen_t)
     }
 
-    /// The process's start time (field 22 of `/proc/self/stat`).
-    pub(super) fn start_time(stat: &str) -> Option<u64> {
-        let after_name = &stat[stat.rfind(')')? + 1..]; // the name may hold spaces
-        after_name.split_whitespace().nth(19)?.parse().ok()
+    /// This process's open descriptors: those listed in `/proc/self/fd`, or without `/proc` every
+    /// number below the descriptor limit (at most 65,536).
+    fn own_descriptors() -> Vec<i32> {
+        if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+            let number = |entry: std::io::Result<std::fs::DirEntry>| {
+                entry.ok()?.file_name().to_str()?.parse().ok()
+            };
+            return entries.filter_map(number).collect();
+        }
+        // SAFETY: an all-zero rlimit is valid; getrlimit writes into ours (or leaves it zero).
+        let limit = unsafe {
+            let mut limit: libc::rlimit = std::mem::zeroed();
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur.min(1 << 16)
+        };
+        (0..limit as i32).collect()
     }
 
-    /// Binds (`bind` true) or connects `socket` to `address`; true on success.
-    ///
-    /// # Safety
-    /// `socket` must be a Unix socket descriptor owned by the caller.
-    unsafe fn bind_or_connect(
-        socket: i32,
-        address: &(libc::sockaddr_un, libc::socklen_t),
-        bind: bool,
-    ) -> bool {
-        let ptr = (&address.0 as *const libc::sockaddr_un).cast::<libc::sockaddr>();
-        let done = match bind {
-            true => libc::bind(socket, ptr, address.1),
-            false => libc::connect(socket, ptr, address.1),
-        };
-        done == 0
+    /// True when `fd` is a Unix socket bound to an abstract name that begins with `prefix`.
+    fn bound_with_prefix(fd: i32, prefix: &str) -> bool {
+        // SAFETY: an all-zero sockaddr_un is valid.
+        let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        let ptr = (&mut address as *mut libc::sockaddr_un).cast::<libc::sockaddr>();
+        // SAFETY: getsockname writes at most `len` bytes into our address (any descriptor number
+        // is fine: one that is not a socket fails).
+        if unsafe { libc::getsockname(fd, ptr, &mut len) } != 0
+            || address.sun_family != libc::AF_UNIX as libc::sa_family_t
+        {
+            return false;
+        }
+        let path_len = (len as usize).saturating_sub(std::mem::size_of::<libc::sa_family_t>());
+        let path = &address.sun_path[..path_len.min(address.sun_path.len())];
+        let name: Vec<u8> = path.iter().map(|&c| c as u8).collect();
+        name.strip_prefix(&[0])
+            .is_some_and(|name| name.starts_with(prefix.as_bytes()))
     }
 
     /// The file that says what the main thread waits on (see [`SYSCALL_FILE_ENV`]).
@@ -330,19 +383,64 @@ stop on the button; to end any other cell, restart the kernel.";
         }
     }
 
-    /// For each press the handler passed on: looks at the main thread, then applies [`action`].
-    fn watch(receiver: i32, file: &Path) {
+    /// For each press the handler of process `owner` passed on (see [`start_watcher`] and
+    /// [`receive`]): looks at the main thread, then applies [`action`].
+    fn watch(receiver: i32, owner: libc::pid_t, file: &Path) {
         block_interrupts_here();
-        let mut byte = [0u8; 1];
-        // SAFETY: receives one byte into a buffer of ours, from a socket this thread owns.
-        while unsafe { libc::recv(receiver, byte.as_mut_ptr().cast(), 1, 0) } == 1 {
+        while let Ok(press) = receive(receiver, owner) {
+            let Some(byte) = press else { continue };
             let cell = look(file);
-            match action(byte[0] & 1 != 0, byte[0] & 2 != 0, cell) {
+            match action(byte & 1 != 0, byte & 2 != 0, cell) {
                 Action::EndProcess => end_process(),
                 Action::Ignore if cell == Cell::Unknown => eprintln!("{UNKNOWN}"),
                 _ => {}
             }
         }
+    }
+
+    /// Room for exactly one credentials message: a descriptor sent along (SCM_RIGHTS) finds no
+    /// room after it, so the kernel never installs one here.
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
+    const CONTROL: usize =
+        unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::ucred>() as u32) } as usize;
+
+    /// Waits for the next datagram on `receiver`: `Ok(Some(byte))` when the kernel says process
+    /// `owner` sent it, `Ok(None)` (dropped) when any other process did, such as a child forked
+    /// with the sending socket (a sender cannot claim another's pid without CAP_SYS_ADMIN).
+    fn receive(receiver: i32, owner: libc::pid_t) -> std::io::Result<Option<u8>> {
+        let mut byte = [0u8; 1];
+        let mut control = [0u64; CONTROL.div_ceil(8)];
+        let mut data = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        // SAFETY: an all-zero msghdr is valid; recvmsg writes at most the lengths given into
+        // buffers of ours (`control` is aligned for cmsghdr), and the credentials are read
+        // unaligned only when the first header says they are there in full.
+        let sender = unsafe {
+            let mut message: libc::msghdr = std::mem::zeroed();
+            message.msg_iov = &mut data;
+            message.msg_iovlen = 1;
+            message.msg_control = control.as_mut_ptr().cast();
+            message.msg_controllen = CONTROL as _;
+            let got = libc::recvmsg(receiver, &mut message, libc::MSG_CMSG_CLOEXEC);
+            if got < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let header = libc::CMSG_FIRSTHDR(&message);
+            let size = std::mem::size_of::<libc::ucred>() as u32;
+            let credentials = !header.is_null()
+                && (*header).cmsg_level == libc::SOL_SOCKET
+                && (*header).cmsg_type == libc::SCM_CREDENTIALS
+                && (*header).cmsg_len as usize >= libc::CMSG_LEN(size) as usize;
+            let data = || {
+                libc::CMSG_DATA(header)
+                    .cast::<libc::ucred>()
+                    .read_unaligned()
+            };
+            (got == 1 && credentials).then(|| data().pid)
+        };
+        Ok((sender == Some(owner)).then_some(byte[0]))
     }
 
     /// Keeps SIGINT off the calling thread, so that the handler never runs on the watcher.
@@ -437,11 +535,182 @@ stop on the button; to end any other cell, restart the kernel.";
             assert_eq!(unsafe { *libc::__errno_location() }, 1234);
         }
 
+        /// A prefix for a test's own watcher, apart from the process's real one.
+        fn test_prefix(test: &str) -> String {
+            // SAFETY: getpid has no preconditions.
+            format!("mnist-stop-test-{}-{test}-", unsafe { libc::getpid() })
+        }
+
+        /// The address `socket` is bound to.
+        fn name_of(socket: i32) -> (libc::sockaddr_un, libc::socklen_t) {
+            // SAFETY: an all-zero sockaddr_un is valid; getsockname writes at most `len` bytes.
+            unsafe {
+                let mut address: libc::sockaddr_un = std::mem::zeroed();
+                let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+                let ptr = (&mut address as *mut libc::sockaddr_un).cast();
+                assert_eq!(libc::getsockname(socket, ptr, &mut len), 0);
+                (address, len)
+            }
+        }
+
+        /// The byte waiting on `receiver`, if any (what the watcher would act on next).
+        fn pending(receiver: i32) -> Option<u8> {
+            let mut byte = [0u8; 1];
+            // SAFETY: receives at most one byte into a buffer of ours, without waiting.
+            let got =
+                unsafe { libc::recv(receiver, byte.as_mut_ptr().cast(), 1, libc::MSG_DONTWAIT) };
+            (got == 1).then_some(byte[0])
+        }
+
+        /// Wakes the watcher through `sender` as the handler does; true when the byte went.
+        fn wake(sender: i32, byte: u8) -> bool {
+            // SAFETY: sends one byte from a buffer of ours.
+            unsafe { libc::send(sender, [byte].as_ptr().cast(), 1, libc::MSG_DONTWAIT) == 1 }
+        }
+
+        /// Waits for the child `pid` and returns its exit code.
+        fn exit_code(pid: libc::pid_t) -> i32 {
+            let mut status = 0;
+            // SAFETY: waits for a child of ours, writing into a status of ours.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "status {status}");
+            libc::WEXITSTATUS(status)
+        }
+
         #[test]
-        fn the_start_time_is_read_past_a_name_with_spaces() {
-            let stat = "42 (a b) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1 2";
-            assert_eq!(start_time(stat), Some(98765));
-            assert_eq!(start_time("garbage"), None);
+        fn every_library_finds_the_one_watcher() {
+            let first = connect_watcher();
+            assert!(first >= 0, "no watcher");
+            assert_eq!(connect_watcher(), first, "a second watcher was started");
+        }
+
+        #[test]
+        fn another_process_cannot_wake_the_watcher() {
+            let (receiver, sender) = start_watcher(&test_prefix("foreign")).expect("a watcher");
+            let (address, len) = name_of(sender);
+            let ptr = (&address as *const libc::sockaddr_un).cast::<libc::sockaddr>();
+            // SAFETY: after fork the child calls only async-signal-safe functions (socket,
+            // sendto, connect, _exit) on memory made before the fork.
+            let child = unsafe { libc::fork() };
+            if child == 0 {
+                // SAFETY: as above. A zero byte says "not listening, not asked": with a cell
+                // running, it would end the process.
+                unsafe {
+                    let other = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0);
+                    let sent = libc::sendto(other, [0u8].as_ptr().cast(), 1, 0, ptr, len) == 1;
+                    let connected = libc::connect(other, ptr, len) == 0;
+                    libc::_exit(i32::from(sent) | (i32::from(connected) << 1));
+                }
+            }
+            assert!(child > 0, "fork failed");
+            // 1: a byte went to the watcher; 2: the other process could connect to it.
+            assert_eq!(exit_code(child), 0, "another process reached the watcher");
+            assert_eq!(
+                pending(receiver),
+                None,
+                "the watcher got another process's byte"
+            );
+            assert!(wake(sender, 3), "this process could not wake its watcher");
+            assert_eq!(pending(receiver), Some(3));
+            // SAFETY: closing the test's own pair.
+            unsafe {
+                libc::close(receiver);
+                libc::close(sender);
+            }
+        }
+
+        #[test]
+        fn a_forked_child_cannot_press_through_the_inherited_socket() {
+            let (receiver, sender) = start_watcher(&test_prefix("forked")).expect("a watcher");
+            // SAFETY: after fork the child calls only async-signal-safe functions (send, _exit)
+            // on a descriptor it inherited and a constant.
+            let child = unsafe { libc::fork() };
+            if child == 0 {
+                // SAFETY: as above. A zero byte says "not listening, not asked": with a cell
+                // running, the watcher would end the process.
+                unsafe {
+                    let sent = libc::send(sender, [0u8].as_ptr().cast(), 1, libc::MSG_DONTWAIT);
+                    libc::_exit(i32::from(sent != 1));
+                }
+            }
+            assert!(child > 0, "fork failed");
+            assert_eq!(exit_code(child), 0, "the child could not send its byte");
+            // SAFETY: getpid has no preconditions.
+            let this = unsafe { libc::getpid() };
+            let decision = receive(receiver, this).expect("the child's datagram");
+            assert_eq!(
+                decision, None,
+                "the watcher accepted the forked child's byte"
+            );
+            assert!(wake(sender, 0), "this process could not wake its watcher");
+            let decision = receive(receiver, this).expect("this process's datagram");
+            assert_eq!(decision, Some(0), "the watcher dropped this process's byte");
+            // SAFETY: closing the test's own pair.
+            unsafe {
+                libc::close(receiver);
+                libc::close(sender);
+            }
+        }
+
+        #[test]
+        fn a_name_another_process_bound_first_is_not_taken_for_the_watcher() {
+            let prefix = test_prefix("squatted");
+            let (squatted, len) = abstract_address(&format!("{prefix}0000000000000000"));
+            let ptr = (&squatted as *const libc::sockaddr_un).cast::<libc::sockaddr>();
+            let mut ready = [-1; 2];
+            // SAFETY: pipe2 writes two descriptors into an array of ours.
+            assert_eq!(
+                unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) },
+                0
+            );
+            // SAFETY: after fork the child calls only async-signal-safe functions (socket, bind,
+            // write, pause) on memory made before the fork, until it is killed.
+            let squatter = unsafe { libc::fork() };
+            if squatter == 0 {
+                // SAFETY: as above.
+                unsafe {
+                    let socket = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0);
+                    let bound = [u8::from(libc::bind(socket, ptr, len) == 0)];
+                    libc::write(ready[1], bound.as_ptr().cast(), 1);
+                    loop {
+                        libc::pause();
+                    }
+                }
+            }
+            assert!(squatter > 0, "fork failed");
+            let mut bound = [0u8; 1];
+            // SAFETY: closing our copy of the write end, then reading one byte into ours.
+            let read = unsafe {
+                libc::close(ready[1]);
+                libc::read(ready[0], bound.as_mut_ptr().cast(), 1)
+            };
+            let found = find_watcher(&prefix);
+            let started = start_watcher(&prefix);
+            let found_again = find_watcher(&prefix);
+            // SAFETY: ending and reaping the squatter, a child of ours.
+            unsafe {
+                libc::close(ready[0]);
+                libc::kill(squatter, libc::SIGKILL);
+                libc::waitpid(squatter, std::ptr::null_mut(), 0);
+            }
+            assert_eq!(
+                (read, bound[0]),
+                (1, 1),
+                "the squatter could not bind its name"
+            );
+            assert_eq!(
+                found, None,
+                "the squatter's socket was taken for the watcher"
+            );
+            let (receiver, sender) = started.expect("a watcher of this process's own");
+            assert_eq!(found_again, Some(sender), "the new watcher is not found");
+            assert!(wake(sender, 1));
+            assert_eq!(pending(receiver), Some(1));
+            // SAFETY: closing the test's own pair.
+            unsafe {
+                libc::close(receiver);
+                libc::close(sender);
+            }
         }
     }
 }
