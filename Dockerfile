@@ -6,15 +6,29 @@
 # Layers run from what changes least (Debian's packages, Python's, evcxr_jupyter) to what changes
 # most (the notebooks, copied last): editing a notebook rebuilds in seconds.
 ARG BASE=debian:bookworm
+# Rust 1.95.0, the toolchain the project is built and tested with, with its standard library as a
+# shared object, which evcxr links every cell against: Debian's rustc-web ships none ("No libstd
+# found in /usr/lib/rustlib/x86_64-unknown-linux-gnu/lib", docs/container.md). Where this image
+# cannot be pulled, ./scripts/image.sh makes a stand-in from the machine's own toolchain.
+ARG RUST=rust:1.95.0-slim-bookworm
 
-# Debian bookworm with Rust 1.96 (bookworm-security's rustc-web, cargo-web and the standard
-# library's source that evcxr's rust-analyzer reads), the C++ compiler for tch's wrapper, Python.
+# The toolchain, with the standard library's source that evcxr's rust-analyzer reads.
+FROM ${RUST} AS rust
+RUN if command -v rustup >/dev/null; then rustup component add rust-src; fi
+
+# Debian bookworm with the C++ compiler for tch's wrapper, Python, and Rust.
 FROM ${BASE} AS base
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 LC_ALL=C.UTF-8
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates rustc-web cargo-web rust-web-src \
-      g++ ccache python3 python3-venv tini procps \
+ && apt-get install -y --no-install-recommends ca-certificates g++ ccache python3 python3-venv \
+      tini procps \
  && rm -rf /var/lib/apt/lists/*
+COPY --from=rust /usr/local/rustup/toolchains/ /opt/rust-toolchains/
+RUN ln -s "$(ls -d /opt/rust-toolchains/*/ | head -1)" /opt/rust \
+ && ln -s "$(ls -d /opt/rust/lib/rustlib/*/lib | head -1)" /opt/rust-std \
+ && /opt/rust/bin/rustc -V
+ENV PATH=/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LD_LIBRARY_PATH=/opt/rust-std
 # Trusts the build's CA bundle, where ./scripts/image.sh build --ca-bundle FILE mounted one.
 COPY scripts/image/with-ca.sh /usr/local/bin/with-ca
 
@@ -44,7 +58,7 @@ ENV NB_USER=${NB_USER} NB_UID=${NB_UID} HOME=/home/${NB_USER} \
     MNIST_ROOT=/opt/mnist MNIST_VENV=/opt/venv MNIST_TOOLS=/opt/tools CARGO_HOME=/opt/cargo \
     XDG_CACHE_HOME=/opt/mnist-cache MNIST_KERNEL_SLOTS=/opt/mnist-kernels \
     MNIST_ARTIFACTS=/home/${NB_USER}/mnist/artifacts MNIST_REPORTS=/home/${NB_USER}/mnist/reports \
-    PATH=/opt/venv/bin:/opt/tools/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    PATH=/opt/venv/bin:/opt/tools/bin:/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 RUN useradd --create-home --uid "$NB_UID" --shell /bin/bash "$NB_USER" \
  && install -d -o "$NB_UID" -g "$NB_UID" /opt/mnist-cache /opt/mnist-kernels /opt/cargo
 # Python's side: torch (libtorch for tch), JupyterLab, nbclient, nbconvert, jupyterhub-singleuser.

@@ -5,7 +5,8 @@ written into the text by this script, so that no figure is copied by hand.
                                             tier runs this: helpers/tests/docs_figures.rs)
   python scripts/docs_figures.py --update   a maintainer's step after a full main job or a fast
                                             tier run: read their latest output (reports/run.json,
-                                            target/fast-tier.json, target/classroom.json) into
+                                            target/fast-tier.json, target/classroom.json,
+                                            target/image-build-cold.json, target/image-run.json) into
                                             docs/figures.json, then
                                             rewrite the text from it
       [--train-json FILE ...]               also read saved `./mnist train --json` outputs (the
@@ -82,41 +83,49 @@ def setup_block(setup: dict) -> str:
 
 
 def classroom_block(c: dict) -> str:
-    """The class server's figures (scripts/hub_measure.py, docs/classroom.md)."""
-    answers = c["first_answers"]
+    """The class's figures (scripts/hub_measure.py, docs/classroom.md)."""
+    lim, disk, ten = c["limits"], c["disk"], c["ten_open"]
     lines = [f"Measured by `scripts/hub_measure.py` on {c['date']}, {c['cpu']}, "
-             f"{c['memory_total_mb']:,} MB of memory, the hub in the test command's short mode. "
-             "A learner's memory is the proportional set size of their processes (server, evcxr "
-             "with its rust-analyzer, the cells' process); \"in all\" is how much the machine's "
-             "memory in use grew, the hub's own processes and the kernel's caches included.", "",
-             "| learner (in order of login) | first answer after login, s | crates compiled for them (the build log) |",
-             "| --- | --- | --- |"]
-    lines += [f"| {a['learner']} | {a['seconds']} | "
-              f"{', '.join(a['dependencies_compiled']) or 'no dependency'}: only the cells' own "
-              f"({', '.join(c for c in a['compiled'] if c not in a['dependencies_compiled'])}) |"
-              for a in answers]
-    eight, ten = c["eight_at_once"], c["ten_open"]
+             f"{c['memory_total_mb']:,} MB of memory, the hub in the test command's short mode, each "
+             f"learner's container limited to {lim['memory']} of memory, {lim['cpus']} CPU and "
+             f"{lim['pids']} processes. A container's memory is its cgroup's usage (the server, "
+             "evcxr with its rust-analyzer, the cells' process, and their page cache); \"in all\" "
+             "is how much the machine's memory in use grew.", "",
+             "| learner (in order of login) | first answer after login, s |", "| --- | --- |"]
+    lines += [f"| {a['learner']} | {a['seconds']} |" for a in c["first_answers"]]
     lines += ["", "| what | figure |", "| --- | --- |",
               f"| memory, ten learners with a kernel open after the first answer | "
               f"{ten['per_learner_mb']} MB each, {ten['used_mb']} MB in all |",
-              f"| eight kernels started at the same moment | {eight['kernels'] - len(eight['errors'])} "
-              f"of {eight['kernels']} answered, the slowest in {eight['slowest_seconds']} s |",
-              f"| memory, those eight kernels open | {eight['per_learner_mb']} MB each, "
-              f"{eight['used_mb']} MB in all |",
-              f"| memory, one learner with 04 trained and its kernel idle | {c['idle_after_04_mb']} MB |",
+              f"| memory of one learner running 01-07 (04 trains), at its peak | {c['peak_01_07_mb']} MB |",
+              f"| disk of one learner after 01-07: their volume, their container's writes | "
+              f"{disk['volume_mb']} MB + {disk['container_mb']} MB = {disk['total_mb']} MB |",
               f"| 04 alone: validation accuracies | {', '.join(c['accuracy_alone'])} |"]
     lines += [f"| 04, learner {i + 2} of three at once | {', '.join(a) if isinstance(a, list) else a} |"
               for i, a in enumerate(c["accuracy_together"])]
-    lines += [f"| disk of one learner's own after 01-07 | {c['disk']['owned_mb']} MB |",
-              f"| files of the shared seed changed by all of the above | {c['disk']['seed_files_changed']} |",
-              f"| the shared seed build folder | {c['seed']['mb']} MB, compiled from nothing in "
-              f"{c['seed']['cold_seconds']} s (once per machine; a course update recompiles what changed) |"]
+    lines += [f"| the image | {c['image']['gb']} GB; rebuilt in {c['image']['rebuild_after_notebook_edit_seconds']} s "
+              f"after a notebook's text changed ({c['image']['rebuild_cached_steps']} steps from the cache) |"]
     return "\n".join(lines) + "\n"
+
+
+def container_block(c: dict) -> str:
+    """The image's build and a learner's `podman run` (scripts/image.sh, scripts/image_test.py)."""
+    build, run = c["build"], c["run"]
+    return "\n".join([
+        "| what | figure | measured |", "| --- | --- | --- |",
+        f"| the image's size | {build['bytes'] / 1e9:.1f} GB | {build['date']}, {build['cpu']} |",
+        f"| a build from nothing cached but the base | {build['seconds'] // 60} min {build['seconds'] % 60} s "
+        f"({build['cached_steps']} of {build['steps']} steps from the cache) | {build['date']}, {build['cpu']} |",
+        f"| `podman run` to the URL printed | {run['url_seconds']} s | {run['date']}, {run['cpu']} |",
+        f"| `podman run` to the first answer (01's setup cell and `let x = 1 + 1;`) | "
+        f"{run['first_answer_seconds']} s | {run['date']}, {run['cpu']} |",
+        f"| all seven notebooks headless in a container, short mode | {run['notebooks_seconds']} s | "
+        f"{run['date']}, {run['cpu']} |"]) + "\n"
 
 
 BLOCKS = {"kernel_run": lambda f: kernel_run_block(f["kernel_run"]),
           "setup": lambda f: setup_block(f["setup"]),
-          "classroom": lambda f: classroom_block(f["classroom"])}
+          "classroom": lambda f: classroom_block(f["classroom"]),
+          "container": lambda f: container_block(f["container"])}
 
 
 def render(text: str, figures: dict) -> str:
@@ -194,6 +203,11 @@ def update(figures: dict, train_outputs: list) -> dict:
     classroom = ROOT / "target" / "classroom.json"
     if classroom.exists():
         figures["classroom"] = json.loads(classroom.read_text())
+    # The image's figures: the last build that compiled everything but the base (scripts/image.sh
+    # keeps it as target/image-build-cold.json) and the last image test's run.
+    for name, key in (("image-build-cold.json", "build"), ("image-run.json", "run")):
+        if (ROOT / "target" / name).exists():
+            figures.setdefault("container", {})[key] = json.loads((ROOT / "target" / name).read_text())
     fast = ROOT / "target" / "fast-tier.json"
     if fast.exists():
         figures["fast_tier"] = json.loads(fast.read_text())

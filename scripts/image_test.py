@@ -27,6 +27,8 @@ IMAGE = f"{os.environ.get('MNIST_IMAGE', 'mnist-course')}:latest"
 VOLUME = "mnist-image-test"
 ACCURACY = re.compile(r"validation loss [\d.]+, accuracy ([\d.]+)%")
 SKIPPED = 77
+# What this run measured (target/image-run.json; docs/container.md quotes it).
+FIGURES: dict = {}
 PODMAN_ENV = {**os.environ, **({} if Path("/sys/fs/cgroup/cgroup.controllers").exists() or
                                os.environ.get("CONTAINERS_CONF") else
                                {"CONTAINERS_CONF": str(ROOT / "scripts" / "image" / "containers.conf")})}
@@ -91,6 +93,7 @@ def first_answer() -> list[str]:
                        "find /opt/mnist-kernels -newer /opt/mnist/notebooks -name 'libtch-*' | wc -l").stdout.split()
         print(f"   podman run -> URL printed {printed:.1f} s, first answer (01's setup cell and "
               f"`let x = 1 + 1;`) {answer:.1f} s after `run`", flush=True)
+        FIGURES.update(url_seconds=round(printed, 1), first_answer_seconds=round(answer, 1))
         if first_error(cells) or "2" not in cells[-1].text:
             problems.append(f"first answer: {first_error(cells) or cells[-1].text!r}")
         if len(built) == 2 and built[1] != "0":
@@ -134,6 +137,7 @@ def all_notebooks() -> list[str]:
     said = r.stdout + r.stderr
     tail = [l for l in said.splitlines() if l.startswith(("mlp:", "cnn:", "notebooks:", "all notebooks", "problem:"))]
     print("\n".join("   " + l for l in tail) + f"\n   (in {time.time() - start:.0f} s)", flush=True)
+    FIGURES["notebooks_seconds"] = round(time.time() - start)
     problems = [] if r.returncode == 0 else [f"run_notebooks.py --check in a container failed:\n{said[-2000:]}"]
     executed = podman("run", "--rm", "-v", f"{VOLUME}:/home/jovyan", "--entrypoint", "cat", IMAGE,
                       "/home/jovyan/mnist/reports/04_training.ipynb").stdout
@@ -159,6 +163,11 @@ def main() -> int:
     problems = first_answer()
     print("== all seven notebooks headless in a container (short mode)", flush=True)
     problems += all_notebooks()
+    if not problems:
+        cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                    if l.startswith("model name")), "unknown CPU")
+        (ROOT / "target" / "image-run.json").write_text(json.dumps(
+            {"date": time.strftime("%Y-%m-%d"), "cpu": f"{cpu}, {os.cpu_count()} cores", **FIGURES}) + "\n")
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)
     print(f"image test: {'passed' if not problems else 'FAILED'} in {time.time() - started:.0f} s")

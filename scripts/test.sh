@@ -4,7 +4,9 @@
 # test), the JupyterLab safety check, the notebooks under the real kernel, and the same notebooks
 # clicked through in JupyterLab in headless Chromium, and 07's draw-a-digit canvas drawn on in
 # JupyterLab and in the exported report, and the stop button pressed during 04's training
-# (screenshots in target/test-reports/).
+# (screenshots in target/test-reports/); then, as root, the course's container image built and
+# run as a learner runs it (scripts/image_test.py) and the class served from it, a container per
+# learner, with its isolation and limits tried (scripts/hub_test.py).
 #
 # Two tiers. `./scripts/test.sh --fast` is the one to run after each change: the workspace's unit
 # and integration tests that make their own data (the README gives its time once built, from
@@ -43,9 +45,11 @@ check() {
 }
 # The image is built with this machine's CA bundle, so that its pip, cargo and npm trust what the
 # host trusts (networks that inspect TLS); skipped where neither podman nor docker runs, or not root.
+# (MNIST_CA_BUNDLE passes it on to the class's own builds: scripts/hub.sh.)
+[ ! -r /etc/ssl/certs/ca-certificates.crt ] || export MNIST_CA_BUNDLE="${MNIST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 build_image() {
   if [ "$(id -u)" != 0 ]; then echo "image: skipped: building it here needs root"; return 77; fi
-  local ca=(); [ ! -r /etc/ssl/certs/ca-certificates.crt ] || ca=(--ca-bundle /etc/ssl/certs/ca-certificates.crt)
+  local ca=(); [ -z "${MNIST_CA_BUNDLE:-}" ] || ca=(--ca-bundle "$MNIST_CA_BUNDLE")
   scripts/image.sh build "${ca[@]}" > target/image-build.log 2>&1 \
     || { tail -40 target/image-build.log; return 1; }
   tail -1 target/image-build.log

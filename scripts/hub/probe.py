@@ -3,7 +3,8 @@
 was reached, 1 when it was refused.
 
   tcp HOST PORT          a TCP connection to HOST:PORT
-  unix NAME              a datagram to the abstract Unix socket @NAME
+  unix NAME              the abstract Unix socket @NAME: there to send to (refused by its
+                         owner, EPERM, still means it is reachable from here)
   find TEXT DIR...       TEXT in a file under the DIRs, or in any process's command line or
                          environment (/proc)
   flock PATH SECONDS     holds an exclusive lock on PATH for SECONDS (prints "held" once it has it)
@@ -28,6 +29,8 @@ def unix(name: str) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         try:
             s.sendto(b"x", "\0" + name)
+            return True
+        except PermissionError:
             return True
         except OSError:
             return False
