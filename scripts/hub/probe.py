@@ -44,9 +44,11 @@ def readable(path: Path) -> bytes:
 
 
 def find(text: str, *folders: str) -> bool:
-    needle = text.encode()
+    needle, me = text.encode(), str(os.getpid())
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and any(needle in readable(proc / f) for f in ("cmdline", "environ")):
+        # This probe's own command line holds the text: it does not count.
+        if proc.name.isdigit() and proc.name != me and \
+                any(needle in readable(proc / f) for f in ("cmdline", "environ")):
             return True
     for folder in folders:
         for dirpath, _, files in os.walk(folder):
@@ -56,7 +58,11 @@ def find(text: str, *folders: str) -> bool:
 
 
 def flock(path: str, seconds: str) -> bool:
-    with open(path, "a") as f:
+    try:
+        f = open(path, "a")
+    except OSError:
+        return False
+    with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
