@@ -15,8 +15,8 @@
 # The class's state lives in $MNIST_CLASS_DIR (default /opt/mnist-class), root only: hub/ (the
 # database, the cookie secret, the teacher's token, the log), proxy/ (configurable-http-proxy) and
 # podman.sock (podman's Docker API, which DockerSpawner drives). Learners' files live on podman
-# volumes named mnist-NAME. MNIST_CA_BUNDLE, when set, is passed to the image's build as its
-# --ca-bundle.
+# volumes named mnist-NAME. MNIST_CA_BUNDLE, when set, is the image build's CA bundle
+# (scripts/image.sh).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MNIST_ROOT"
@@ -110,9 +110,7 @@ stop_podman_service() {
 
 # The image at this clone's commit (layers already built are reused: seconds when nothing changed).
 install_image() {
-  local args=()
-  [ -z "${MNIST_CA_BUNDLE:-}" ] || args=(--ca-bundle "$MNIST_CA_BUNDLE")
-  scripts/image.sh build "${args[@]}" | grep -v '^\(STEP\|-->\|\[\)' | tail -3
+  scripts/image.sh build | grep -v '^\(STEP\|-->\|\[\)' | tail -3
   podman image inspect --format '{{.Id}}' "$IMAGE_NAME:latest" > "$CLASS/image"
   echo "image: $IMAGE_NAME:latest ($(cut -c1-12 "$CLASS/image"))"
 }

@@ -8,8 +8,9 @@
 #                                                             volume mnist-work
 #   ./scripts/image.sh engine                                 which engine, and how it is called
 #
-# --ca-bundle FILE: a CA bundle that pip, cargo and npm trust during the build, for networks that
-# inspect TLS (these machines: pass /etc/ssl/certs/ca-certificates.crt). podman only.
+# --ca-bundle FILE (or MNIST_CA_BUNDLE=FILE): a CA bundle that pip, cargo and npm trust during the
+# build, for networks that inspect TLS (these machines: /etc/ssl/certs/ca-certificates.crt); podman
+# only. The builder's cache counts it: builds with and without it do not share layers.
 # MNIST_IMAGE names the image (default mnist-course); BASE the base image (default debian:bookworm):
 # where it cannot be pulled and debootstrap is here, it is made from Debian's packages; the Rust
 # image (the Dockerfile's RUST), where it cannot be pulled, from this machine's Rust of that version.
@@ -75,8 +76,23 @@ ensure_rust() {
   rm -rf "$dir"
 }
 
+# A copy of the build context (the clone's files that git tracks or would track) with every
+# file's time set to one value: the builder's cache keys then depend on the files' contents only,
+# so a fresh clone of the same commit reuses the layers already built. Prints its folder.
+context() {
+  local dir; dir=$(mktemp -d)
+  if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
+      | tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -C "$dir" -xf -
+  else
+    cp -a "$ROOT/." "$dir/"
+  fi
+  find "$dir" -exec touch -h -d @946684800 {} +
+  echo "$dir"
+}
+
 build() {
-  local ca="" tag="" commit args=()
+  local ca="${MNIST_CA_BUNDLE:-}" tag="" commit args=()
   while [ $# -gt 0 ]; do
     case $1 in
       --ca-bundle) ca=$2; shift 2 ;;
@@ -96,16 +112,17 @@ build() {
   commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo local)
   [ -z "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ] || commit="$commit-dirty"
   tag=${tag:-$commit}
-  local start=$SECONDS log; log=$(mktemp)
+  local start=$SECONDS log ctx; log=$(mktemp); ctx=$(context)
   "$ENGINE" build --layers --build-arg BASE="$BASE" "${args[@]}" -t "$IMAGE:$tag" -t "$IMAGE:latest" \
-    -f "$ROOT/Dockerfile" "$ROOT" 2>&1 | tee "$log" || { rm -f "$log"; die "the build failed (its output is above)"; }
+    -f "$ctx/Dockerfile" "$ctx" 2>&1 | tee "$log" || { rm -rf "$log" "$ctx"; die "the build failed (its output is above)"; }
   # The other stages' results tagged too (their layers are cached: seconds), so that pruning
   # unused images (scripts/hub.sh update) keeps what the next build reuses.
   local stage
   for stage in rust evcxr data; do
     "$ENGINE" build -q --layers --target "$stage" --build-arg BASE="$BASE" "${args[@]}" \
-      -t "$IMAGE-stage:$stage" -f "$ROOT/Dockerfile" "$ROOT" >/dev/null
+      -t "$IMAGE-stage:$stage" -f "$ctx/Dockerfile" "$ctx" >/dev/null
   done
+  rm -rf "$ctx"
   record "$((SECONDS - start))" "$(grep -ac 'Using cache' "$log" || true)" "$(grep -ac ' STEP ' "$log" || true)"
   # A build that compiled evcxr_jupyter and the kernel's dependencies is kept as the cold figure.
   if [ -d "$ROOT/target" ] && ! grep -a -A1 -e 'cargo install' -e 'run_notebooks.py --warm' "$log" | grep -aq 'Using cache'; then

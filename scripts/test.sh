@@ -45,12 +45,18 @@ check() {
 }
 # The image is built with this machine's CA bundle, so that its pip, cargo and npm trust what the
 # host trusts (networks that inspect TLS); skipped where neither podman nor docker runs, or not root.
-# (MNIST_CA_BUNDLE passes it on to the class's own builds: scripts/hub.sh.)
+# (scripts/image.sh reads MNIST_CA_BUNDLE; the class's own builds, scripts/hub.sh, too.)
 [ ! -r /etc/ssl/certs/ca-certificates.crt ] || export MNIST_CA_BUNDLE="${MNIST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 build_image() {
   if [ "$(id -u)" != 0 ]; then echo "image: skipped: building it here needs root"; return 77; fi
-  local ca=(); [ -z "${MNIST_CA_BUNDLE:-}" ] || ca=(--ca-bundle "$MNIST_CA_BUNDLE")
-  scripts/image.sh build "${ca[@]}" > target/image-build.log 2>&1 \
+  # Podman and what the image and the class need of the machine, from Debian's packages.
+  if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
+    echo "installing podman, runc, debootstrap, uidmap, iptables (Debian's packages)"
+    { apt-get install -y -qq podman runc debootstrap uidmap iptables >/dev/null 2>&1 \
+      || { apt-get update -qq && apt-get install -y -qq podman runc debootstrap uidmap iptables >/dev/null; }; } \
+      || { echo "could not install podman and runc"; return 1; }
+  fi
+  scripts/image.sh build > target/image-build.log 2>&1 \
     || { tail -40 target/image-build.log; return 1; }
   tail -1 target/image-build.log
 }
