@@ -77,8 +77,9 @@ ensure_rust() {
 }
 
 # A copy of the build context (the clone's files that git tracks or would track) with every
-# file's time set to one value: the builder's cache keys then depend on the files' contents only,
-# so a fresh clone of the same commit reuses the layers already built. Prints its folder.
+# file's time and permissions made the same: the builder's cache keys then depend on the files'
+# contents only, so another copy of the same commit reuses the layers already built. Prints its
+# folder.
 context() {
   local dir; dir=$(mktemp -d)
   if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
@@ -87,6 +88,8 @@ context() {
   else
     cp -a "$ROOT/." "$dir/"
   fi
+  # One time and the permissions a clone gets with umask 022, whatever made these files.
+  chmod -R u+rwX,go+rX,go-w "$dir"
   find "$dir" -exec touch -h -d @946684800 {} +
   echo "$dir"
 }
