@@ -134,10 +134,14 @@ def measure(env: dict, base: str) -> dict:
     print(f"   memory, ten learners with a kernel open: {ten}", flush=True)
     for learner in learners[4:]:
         learner.stop_server()
-    print("== 3. one learner runs 01-07", flush=True)
-    first = learners[0]
-    errors = {n: first_error(c) for n in NOTEBOOKS if first_error(c := first.run_notebook(f"{n}.ipynb"))}
-    alone = accuracies(first.run_notebook("04_training.ipynb"))
+    for learner in learners[:4]:
+        learner.shut_kernels()
+    print("== 3. one learner runs 01-07, one notebook at a time", flush=True)
+    first, errors, alone = learners[0], {}, []
+    for notebook in NOTEBOOKS:
+        cells = first.run_notebook(f"{notebook}.ipynb")
+        errors.update({notebook: first_error(cells)} if first_error(cells) else {})
+        alone = accuracies(cells) if notebook == "04_training" else alone
     peak = cgroup_mb(first.name, "memory.max_usage_in_bytes")
     disk = {**disk_mb(first.name), "errors": errors}
     print(f"   disk {disk}; memory at its peak {peak:.0f} MB; 04 alone {alone}", flush=True)
@@ -147,14 +151,15 @@ def measure(env: dict, base: str) -> dict:
     print("== 5. limits", flush=True)
     hog, other = learners[1], learners[2]
     hog_kernel, other_kernel = hog.start_kernel(), other.start_kernel()
-    hog.run(hog_kernel, ["let keep = 41;"])
-    other.run(other_kernel, ["let z = 0;"])
+    setup = kernel_probe.setup_cell("01_imports")
+    hog.run(hog_kernel, [setup, "let keep = 41;"])
+    other.run(other_kernel, [setup, "let z = 0;"])
     limit_problems = hub_test.limits(env, hog, hog_kernel, other, other_kernel)
     total = round(int(Path("/proc/meminfo").read_text().split()[1]) / 1024)
     return {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "memory_total_mb": total,
             "first_answers": rows, "ten_open": ten, "peak_01_07_mb": round(peak), "disk": disk,
             "accuracy_alone": alone, "accuracy_together": list(together.values()),
-            "limits": {"memory": os.environ.get("MNIST_LEARNER_MEMORY", "3G"),
+            "limits": {"memory": os.environ.get("MNIST_LEARNER_MEMORY", "4G"),
                        "cpus": os.environ.get("MNIST_LEARNER_CPUS", "1"),
                        "pids": os.environ.get("MNIST_LEARNER_PIDS", "512"),
                        "problems": limit_problems}}

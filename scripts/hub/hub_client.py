@@ -156,6 +156,11 @@ class Learner:
         finally:
             self.server("DELETE", f"/api/kernels/{kernel}")
 
+    def shut_kernels(self) -> None:
+        """Shuts every kernel of the learner's server."""
+        for kernel in self.server("GET", "/api/kernels").json():
+            self.server("DELETE", f"/api/kernels/{kernel['id']}")
+
     def stop_server(self) -> None:
         """Stops the learner's server through the hub's API."""
         self.request("DELETE", f"/hub/api/users/{self.name}/server")

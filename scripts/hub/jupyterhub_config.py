@@ -62,7 +62,7 @@ c.DockerSpawner.cmd = ["/opt/mnist/scripts/image/start-notebook.sh"]
 c.DockerSpawner.notebook_dir = "/home/jovyan/mnist"
 c.DockerSpawner.default_url = "/lab/tree/notebooks/01_imports.ipynb"
 # The limits (docs/classroom.md says how they were chosen): one learner cannot take the machine.
-c.DockerSpawner.mem_limit = os.environ.get("MNIST_LEARNER_MEMORY", "3G")
+c.DockerSpawner.mem_limit = os.environ.get("MNIST_LEARNER_MEMORY", "4G")
 c.DockerSpawner.cpu_limit = float(os.environ.get("MNIST_LEARNER_CPUS", "1"))
 c.DockerSpawner.extra_host_config = {
     "pids_limit": int(os.environ.get("MNIST_LEARNER_PIDS", "512")),
