@@ -20,18 +20,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hub"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hub_client import Learner, first_error  # noqa: E402
+from hub_test import ACCURACY, PODMAN_ENV, clone_accuracies  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = f"{os.environ.get('MNIST_IMAGE', 'mnist-course')}:latest"
 VOLUME = "mnist-image-test"
-ACCURACY = re.compile(r"validation loss [\d.]+, accuracy ([\d.]+)%")
 SKIPPED = 77
 # What this run measured (target/image-run.json; docs/container.md quotes it).
 FIGURES: dict = {}
-PODMAN_ENV = {**os.environ, **({} if Path("/sys/fs/cgroup/cgroup.controllers").exists() or
-                               os.environ.get("CONTAINERS_CONF") else
-                               {"CONTAINERS_CONF": str(ROOT / "scripts" / "image" / "containers.conf")})}
 
 
 def podman(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -116,15 +114,6 @@ def first_answer() -> list[str]:
         podman("stop", "-t", "5", container)
         podman("volume", "rm", "-f", VOLUME)
     return problems
-
-
-def clone_accuracies() -> list[str]:
-    """04's validation accuracies in the clone's short-mode run of this test command."""
-    executed = Path(os.environ.get("MNIST_REPORTS", ROOT / "target" / "test-reports")) / "04_training.ipynb"
-    if not executed.exists():
-        return []
-    cells = json.loads(executed.read_text())["cells"]
-    return ACCURACY.findall("".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", [])))
 
 
 def all_notebooks() -> list[str]:
