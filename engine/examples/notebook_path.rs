@@ -5,7 +5,7 @@
 use anyhow::Result;
 use mnist_helpers::config::{project_path, TrainConfig};
 use mnist_helpers::data::{load_mnist, DEFAULT_DATA_DIR};
-use mnist_helpers::metrics::predict_on;
+use mnist_helpers::metrics::predict;
 use mnist_helpers::model::{cnn_model, mlp_model};
 use mnist_helpers::train::{tch_step, train_epochs};
 use tch::nn::{self, ModuleT};
@@ -32,7 +32,7 @@ fn main() -> Result<()> {
         };
         let step = tch_step(net.as_ref(), &vs, &train, &cfg)?;
         let (history, _) = train_epochs(&model, step, &train, &val, &cfg, &mut ())?;
-        let accuracy = predict_on(net.as_ref(), &data.test, vs.device())?.accuracy();
+        let accuracy = predict(net.as_ref(), &data.test, vs.device())?.accuracy();
         println!(
             "{model} seed {seed}: test {accuracy:.2}% in {:.1} s ({} epochs)",
             history.train_seconds(),

@@ -7,7 +7,7 @@
 
 use anyhow::{ensure, Context, Result};
 use mnist_engine::digit::{to_mnist_layout, GrayImage};
-use mnist_helpers::artifacts::{artifacts_dir, load_trained_from};
+use mnist_helpers::artifacts::{artifacts_dir, load_trained};
 use mnist_helpers::model::{cnn_model, mlp_model};
 use serde_json::{json, Value};
 use tch::nn::ModuleT;
@@ -29,8 +29,8 @@ fn main() -> Result<()> {
         "every input needs 784 pixels"
     );
     let dir = artifacts_dir();
-    let mlp = load_trained_from(&dir, "mlp", mlp_model)?;
-    let cnn = load_trained_from(&dir, "cnn", cnn_model)?;
+    let mlp = load_trained(&dir, "mlp", mlp_model)?;
+    let cnn = load_trained(&dir, "cnn", cnn_model)?;
     let layout = match &request["raw"] {
         Value::Null => None,
         raw => Some(to_mnist_layout(&GrayImage {

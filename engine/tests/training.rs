@@ -8,7 +8,7 @@ use mnist_engine::weights::{load_network, save_network};
 use mnist_engine::{ModelKind, Network, Recipe};
 use mnist_helpers::artifacts::{load_history, save_history};
 use mnist_helpers::history::History;
-use mnist_helpers::metrics::predict_on;
+use mnist_helpers::metrics::predict;
 use std::sync::Mutex;
 use tch::Device;
 
@@ -43,7 +43,7 @@ fn mlp_learns_from_a_small_subset() {
     assert!(history.epochs[1].train_loss < history.epochs[0].train_loss);
     assert!(history.epochs[1].val_accuracy > 85.0, "{history:?}");
     let test = real_mnist().test.head(2000);
-    assert!(predict_on(&net, &test, net.vs.device()).unwrap().accuracy() > 85.0);
+    assert!(predict(&net, &test, net.vs.device()).unwrap().accuracy() > 85.0);
 }
 
 #[test]
@@ -89,8 +89,8 @@ fn weights_and_history_round_trip() {
     assert_eq!(loaded.kind(), ModelKind::Cnn);
     let test = real_mnist().test.head(300);
     assert_eq!(
-        predict_on(&net, &test, net.vs.device()).unwrap().predicted,
-        predict_on(&loaded, &test, loaded.vs.device())
+        predict(&net, &test, net.vs.device()).unwrap().predicted,
+        predict(&loaded, &test, loaded.vs.device())
             .unwrap()
             .predicted
     );

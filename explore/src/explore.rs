@@ -6,7 +6,7 @@ use anyhow::{bail, ensure, Result};
 use mnist_helpers::artifacts::Trained;
 use mnist_helpers::data::Split;
 use mnist_helpers::display::Png;
-use mnist_helpers::metrics::{predict_on, Predictions};
+use mnist_helpers::metrics::{predict, Predictions};
 use mnist_helpers::model::Cnn;
 use mnist_helpers::plot::pixel_grid;
 use plotters::style::RGBColor;
@@ -93,7 +93,7 @@ pub fn digit_map(sample: &Split, method: &str, models: &[(&Trained, &Tensor)]) -
     let mut panels = Vec::new();
     for (model, points) in models {
         let points = Vec::<Vec<f32>>::try_from(&points.to_device(Device::Cpu))?;
-        let predicted = predict_on(*model, sample, model.device())?.predicted;
+        let predicted = predict(*model, sample, model.device())?.predicted;
         panels.push(Panel {
             title: format!(
                 "{}: {} test images, {method}",

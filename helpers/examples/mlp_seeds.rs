@@ -52,7 +52,7 @@ fn accuracy_with<N: ModuleT>(seed: u64, data: &Mnist, build: fn(&nn::Path) -> N)
     let vs = nn::VarStore::new(mnist_helpers::device());
     let net = build(&vs.root());
     fit("mlp-seed", &net, &vs, data, &cfg)?;
-    Ok(predict(&net, &data.test)?.accuracy())
+    Ok(predict(&net, &data.test, vs.device())?.accuracy())
 }
 
 /// The CPU's model name from /proc/cpuinfo.

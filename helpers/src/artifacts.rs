@@ -78,14 +78,34 @@ pub fn copy_weights(
     Ok(())
 }
 
-/// Saves the weights in `vs` and the history of the run that trained them in `dir`, under the
-/// run's name, and says where.
-pub fn save_trained(dir: &Path, vs: &nn::VarStore, history: &History) -> Result<()> {
+/// Saves the weights in `vs` and the history of the run that trained them in `dir` (the
+/// notebooks give [`artifacts_dir`]), under the run's name, and says where. A run that the stop
+/// button ended never replaces a finished run of the same name: that is an error that says so.
+pub fn save_model(dir: &Path, vs: &nn::VarStore, history: &History) -> Result<()> {
+    shown(save_checked(dir, vs, history))
+}
+
+/// [`save_model`] without printing the error.
+fn save_checked(dir: &Path, vs: &nn::VarStore, history: &History) -> Result<()> {
     let weights = weights_path(dir, &history.name);
     let history_file = history_path(dir, &history.name);
+    let (done, planned) = (history.epochs.len(), history.config.epochs);
+    let replaces_finished = || load_history(&history_file).is_ok_and(|h| h.finished());
+    ensure!(
+        history.finished() || !replaces_finished(),
+        "{} was stopped after {done} of {planned} epochs and {} holds a finished run: not \
+         replaced (to keep both, give the stopped run another name: history.name = ...)",
+        history.name,
+        history_file.display()
+    );
     save_weights(vs, &weights)?;
     save_history(history, &history_file)?;
-    println!("saved {} and {}", weights.display(), history_file.display());
+    println!(
+        "saved {} ({done} epochs) to {} and {}",
+        history.name,
+        weights.display(),
+        history_file.display()
+    );
     Ok(())
 }
 
@@ -152,19 +172,20 @@ impl Trained {
     }
 }
 
-/// Model `name` as 04 saved it, on [`crate::device()`]: `build` makes the architecture (e.g.
-/// `mlp_model`), the weights and history come from `dir`.
-pub fn load_trained_from<M: ModuleT + 'static>(
+/// Model `name` as 04 saved it in `dir` (the notebooks give [`artifacts_dir`]), on
+/// [`crate::device()`]: `build` makes the architecture (e.g. `mlp_model`); an error is also
+/// printed on stdout (see [`shown`]).
+pub fn load_trained<M: ModuleT + 'static>(
     dir: &Path,
     name: &str,
     build: impl FnOnce(&nn::Path) -> M,
 ) -> Result<Trained> {
-    load_trained_from_on(dir, name, build, crate::device())
+    shown(load_from(dir, name, build, crate::device()))
 }
 
-/// [`load_trained_from`] with the variables on `device`; the [`Trained`] it gives knows it
+/// [`load_trained`] with the variables on `device`; the [`Trained`] it gives knows it
 /// ([`Trained::device`]). A device this machine does not have is an error, not a panic.
-pub fn load_trained_from_on<M: ModuleT + 'static>(
+fn load_from<M: ModuleT + 'static>(
     dir: &Path,
     name: &str,
     build: impl FnOnce(&nn::Path) -> M,
@@ -185,24 +206,6 @@ pub fn load_trained_from_on<M: ModuleT + 'static>(
     })
 }
 
-/// [`load_trained_from`] the artifacts directory, on [`crate::device()`]; an error is also printed
-/// on stdout (see [`shown`]).
-pub fn load_trained<M: ModuleT + 'static>(
-    name: &str,
-    build: impl FnOnce(&nn::Path) -> M,
-) -> Result<Trained> {
-    load_trained_on(name, build, crate::device())
-}
-
-/// [`load_trained`] with the variables on `device`.
-pub fn load_trained_on<M: ModuleT + 'static>(
-    name: &str,
-    build: impl FnOnce(&nn::Path) -> M,
-    device: tch::Device,
-) -> Result<Trained> {
-    shown(load_trained_from_on(&artifacts_dir(), name, build, device))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,7 +216,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = format!(
             "{:#}",
-            load_trained_from(dir.path(), "mlp", mlp_model).unwrap_err()
+            load_trained(dir.path(), "mlp", mlp_model).unwrap_err()
         );
         assert!(
             err.contains("mlp.safetensors is missing: run 04_training.ipynb first"),
@@ -222,7 +225,7 @@ mod tests {
         std::fs::write(weights_path(dir.path(), "mlp"), b"garbage").unwrap();
         let err = format!(
             "{:#}",
-            load_trained_from(dir.path(), "mlp", mlp_model).unwrap_err()
+            load_trained(dir.path(), "mlp", mlp_model).unwrap_err()
         );
         assert!(err.contains("not a readable weights file: run 04"), "{err}");
     }
@@ -235,7 +238,7 @@ mod tests {
         save_weights(&vs, &weights_path(dir.path(), "mlp")).unwrap();
         let err = format!(
             "{:#}",
-            load_trained_from(dir.path(), "mlp", mlp_model).unwrap_err()
+            load_trained(dir.path(), "mlp", mlp_model).unwrap_err()
         );
         // The CNN's file has none of the MLP's tensors (fc1.*, fc2.*); whichever is looked up
         // first is named.
@@ -243,5 +246,33 @@ mod tests {
             .iter()
             .any(|t| err.contains(&format!("mlp.safetensors: tensor {t} is missing")));
         assert!(named, "{err}");
+    }
+
+    #[test]
+    fn a_stopped_run_never_replaces_a_finished_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _mlp = mlp_model(&vs.root());
+        let config = crate::config::TrainConfig {
+            epochs: 2,
+            ..Default::default()
+        };
+        let stats = |epoch| crate::history::EpochStats {
+            epoch,
+            ..Default::default()
+        };
+        let mut history = History {
+            name: "mlp".into(),
+            config,
+            epochs: vec![stats(1)],
+        };
+        save_model(dir.path(), &vs, &history).unwrap(); // stopped, nothing to replace: saved
+        history.epochs.push(stats(2));
+        save_model(dir.path(), &vs, &history).unwrap(); // finished: saved over the stopped one
+        history.epochs.pop();
+        let err = format!("{:#}", save_model(dir.path(), &vs, &history).unwrap_err());
+        assert!(err.contains("stopped after 1 of 2 epochs"), "{err}");
+        let kept = load_trained(dir.path(), "mlp", mlp_model).unwrap();
+        assert_eq!(kept.history.epochs.len(), 2);
     }
 }

@@ -237,12 +237,6 @@ impl Split {
         Ok((self.select(&order[n_val..]), self.select(&order[..n_val])))
     }
 
-    /// How many examples of each digit: 10 counts.
-    pub fn class_counts(&self) -> Result<Vec<i64>> {
-        let counts = self.labels.bincount::<Tensor>(None, LABELS); // [10]
-        Ok(Vec::<i64>::try_from(&counts)?)
-    }
-
     /// One image as 784 pixel values in [0, 1], row by row.
     pub fn pixels(&self, index: usize) -> Result<Vec<f32>> {
         self.check_index(index)?;
@@ -295,7 +289,6 @@ mod tests {
         assert_eq!(split.label(1).unwrap(), 9);
         let err = split.label(99).unwrap_err().to_string();
         assert!(err.contains("index 99 is out of range"), "{err}");
-        assert_eq!(split.class_counts().unwrap()[4], 1);
     }
 
     #[test]

@@ -14,10 +14,6 @@ pub struct Png(pub Vec<u8>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Html(pub String);
 
-/// Markdown text (code blocks are highlighted); as a cell's value in evcxr it is rendered inline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Markdown(pub String);
-
 /// Prints one evcxr rich-output block in a single write, so that it is never interleaved.
 fn emit(mime: &str, content: &str) {
     let block = format!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT\n");
@@ -45,13 +41,6 @@ impl Html {
     /// Renders the HTML inline (evcxr calls this for a cell's value).
     pub fn evcxr_display(&self) {
         emit("text/html", &self.0);
-    }
-}
-
-impl Markdown {
-    /// Renders the Markdown inline (evcxr calls this for a cell's value).
-    pub fn evcxr_display(&self) {
-        emit("text/markdown", &self.0);
     }
 }
 

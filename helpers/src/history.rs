@@ -6,7 +6,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// What one epoch measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -35,6 +35,11 @@ pub struct History {
 }
 
 impl History {
+    /// True when the run completed every epoch it was set for (the stop button did not end it).
+    pub fn finished(&self) -> bool {
+        self.epochs.len() == self.config.epochs
+    }
+
     /// Total training time in seconds.
     pub fn train_seconds(&self) -> f64 {
         self.epochs.iter().map(|e| e.seconds).sum()

@@ -5,7 +5,7 @@
 //! lives in a crate of its own (`engine`), which this one never compiles. Where networks
 //! run, and what happens when the crate is loaded: [`device`].
 //!
-//! Module order: notebook, lesson, metrics, train, artifacts, env_info, shapes, tables, plot, source,
+//! Module order: notebook, lesson, metrics, train, artifacts, env_info, shapes, tables, plot,
 //! progress, checksum, device, display, history, data, stop, panics, atomic, subnormals, model,
 //! config, idx, png, rng (each uses only modules after it; `helpers/tests/layers.rs` checks).
 
@@ -29,7 +29,6 @@ pub mod png;
 pub mod progress;
 pub mod rng;
 pub mod shapes;
-pub mod source;
 pub mod stop;
 pub mod subnormals;
 pub mod tables;
@@ -40,18 +39,17 @@ pub use tch;
 
 /// Everything a notebook needs, in one `use mnist_helpers::prelude::*;`.
 pub mod prelude {
-    pub use crate::artifacts::{load_trained, load_trained_on, Trained};
+    pub use crate::artifacts::{artifacts_dir, load_trained, save_model, Trained};
     pub use crate::config::{Schedule, TrainConfig};
     pub use crate::data::{Mnist, RawMnist, Split};
     pub use crate::device;
-    pub use crate::display::{Html, Markdown, Png};
+    pub use crate::display::{Html, Png};
     pub use crate::history::History;
     pub use crate::lesson::*;
-    pub use crate::metrics::Predictions;
+    pub use crate::metrics::{predict, Predictions};
     pub use crate::model::{channels_last, cnn_model, mlp_model, Cnn};
     pub use crate::notebook::*;
-    pub use crate::source::show_source;
-    pub use crate::train::fit;
+    pub use crate::train::{evaluate, fit};
     pub use anyhow::{Error, Result};
     pub use tch::nn::{self, ModuleT, OptimizerConfig};
     pub use tch::{self, Device, Kind, Tensor};

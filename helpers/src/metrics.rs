@@ -60,16 +60,10 @@ pub struct ConfusionMatrix {
     pub counts: [[u64; N]; N],
 }
 
-/// Runs `net` over `split` without dropout or gradients and collects its predictions. The network
-/// runs on [`crate::device()`], where the notebooks build their networks and
-/// [`crate::artifacts::load_trained`] loads them; for a network elsewhere, [`predict_on`].
-pub fn predict(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<Predictions> {
-    predict_on(net, split, crate::device())
-}
-
-/// [`predict`] for a network whose variables are on `device` (`vs.device()`, or a loaded
-/// model's `.device()`).
-pub fn predict_on(
+/// Runs `net` (whose variables are on `device`: `vs.device()`, or a loaded model's
+/// `.device()`) over `split` without dropout or gradients and collects its predictions, as Keras'
+/// `predict` does; [`crate::train::evaluate`] gives the loss and accuracy instead.
+pub fn predict(
     net: &(impl ModuleT + ?Sized),
     split: &Split,
     device: Device,
@@ -77,7 +71,7 @@ pub fn predict_on(
     predict_in_batches(net, split, EVAL_BATCH, device)
 }
 
-/// [`predict_on`] with `batch` images per forward pass; a network that does not fit MNIST or is
+/// [`predict`] with `batch` images per forward pass; a network that does not fit MNIST or is
 /// not on `device` gets an error in one line, before the first batch.
 pub fn predict_in_batches(
     net: &(impl ModuleT + ?Sized),

@@ -1,19 +1,15 @@
 //! One call per notebook step: each returns something evcxr shows inline (a [`Png`] or an
 //! [`Html`] table) or the value the next step needs. The notebooks stay a few lines per cell.
 
-use crate::artifacts::{artifacts_dir, save_trained, Trained};
+use crate::artifacts::Trained;
 use crate::atomic::write_atomic;
 use crate::checksum::verify;
 use crate::config::{project_path, TrainConfig};
-use crate::data::{
-    find_file, load_mnist, load_raw_mnist, Mnist, RawMnist, Split, DEFAULT_DATA_DIR, FILE_NAMES,
-    LABELS,
-};
+use crate::data::{load_mnist, load_raw_mnist, Mnist, RawMnist, Split, DEFAULT_DATA_DIR, LABELS};
 use crate::display::{shown, Html, Png};
 use crate::history::{EpochStats, History};
-use crate::idx::read_idx;
-use crate::lesson::{digit_bars, digit_images, mistakes_grid, weight_images};
-use crate::metrics::{confused_pairs_dataframe, per_class_dataframe, predict, Predictions};
+use crate::lesson::mistakes_grid;
+use crate::metrics::{confused_pairs_dataframe, per_class_dataframe, Predictions};
 use crate::plot::{
     bar_chart, digit_grid, heatmap, histogram, line_chart, line_chart_pair, LineChart, Series,
 };
@@ -21,8 +17,9 @@ use crate::tables::{html_table, key_value_table, model_summary};
 use crate::{env_info, rng};
 use anyhow::Result;
 use polars::prelude::*;
-use tch::nn::{self, ModuleT};
-use tch::{Device, Kind, Tensor};
+use std::path::Path;
+use tch::nn;
+use tch::{Device, Tensor};
 
 /// Reads one number out of an epoch's statistics.
 type Metric = fn(&EpochStats) -> f64;
@@ -77,22 +74,6 @@ pub fn load_raw() -> Result<RawMnist> {
     Ok(raw)
 }
 
-/// Shapes and dtypes of the four tensors.
-pub fn shapes_table(data: &Mnist) -> Result<Html> {
-    let tensors = [
-        ("train images", &data.train.images),
-        ("train labels", &data.train.labels),
-        ("test images", &data.test.images),
-        ("test labels", &data.test.labels),
-    ];
-    let df = df!(
-        "tensor" => tensors.iter().map(|t| t.0).collect::<Vec<_>>(),
-        "shape" => tensors.iter().map(|t| format!("{:?}", t.1.size())).collect::<Vec<_>>(),
-        "dtype" => tensors.iter().map(|t| format!("{:?}", t.1.kind())).collect::<Vec<_>>(),
-    )?;
-    Ok(html_table(&df, "Tensors"))
-}
-
 /// The first `n` images of a split with their labels.
 pub fn sample_grid(split: &Split, n: usize) -> Result<Png> {
     let n = n.min(split.len());
@@ -101,16 +82,6 @@ pub fn sample_grid(split: &Split, n: usize) -> Result<Png> {
         .map(|i| Ok(format!("label {}", split.label(i)?)))
         .collect::<Result<_>>()?;
     digit_grid(&format!("The first {n} digits"), &images, &captions, 8)
-}
-
-/// Images per digit in the training and test sets, as grouped bars.
-pub fn class_count_chart(data: &Mnist) -> Result<Png> {
-    let counts = |s: &Split| s.labels.bincount::<Tensor>(None, LABELS); // [10]
-    let groups = [
-        ("train", &counts(&data.train)),
-        ("test", &counts(&data.test)),
-    ];
-    digit_bars("Images per digit", "images", &groups)
 }
 
 /// The pixel values of the first 1,000 images of a split (after normalisation).
@@ -127,98 +98,9 @@ pub fn pixel_histogram(split: &Split) -> Result<Png> {
     )
 }
 
-/// The average image of each digit.
-pub fn mean_digits(split: &Split) -> Result<Png> {
-    let means: Vec<Tensor> = (0..LABELS)
-        .map(|d| {
-            let mask = split.labels.eq(d); // [n]
-            split
-                .images
-                .index(&[Some(mask)])
-                .mean_dim(0, false, Kind::Float) // [1, 28, 28]
-        })
-        .collect();
-    let captions: Vec<String> = (0..LABELS).map(|d| format!("mean {d}")).collect();
-    digit_images(
-        "Mean image of each digit",
-        &Tensor::stack(&means, 0),
-        &captions,
-    )
-}
-
-/// Pixel statistics before normalisation (the training file's bytes, 0-255, read again from
-/// disk) and after it (the loaded floats, 0-1).
-pub fn normalisation_table(data: &Mnist) -> Result<Html> {
-    let file = find_file(&project_path(DEFAULT_DATA_DIR), FILE_NAMES[0])?;
-    let before = Tensor::from_slice(read_idx(&file)?.data()); // [60000 * 784], bytes
-    let after = &data.train.images; // [60000, 1, 28, 28], floats
-    let stats = |t: &Tensor| -> Result<[f64; 4]> {
-        let f = t.to_kind(Kind::Double);
-        Ok([
-            f64::try_from(f.min())?,
-            f64::try_from(f.max())?,
-            f64::try_from(f.mean(Kind::Double))?,
-            f64::try_from(f.std(true))?,
-        ])
-    };
-    let (b, a) = (stats(&before)?, stats(after)?);
-    let df = df!(
-        "" => ["before (bytes in the file)", "after (divided by 255)"],
-        "dtype" => [format!("{:?}", before.kind()), format!("{:?}", after.kind())],
-        "min" => [b[0], a[0]], "max" => [b[1], a[1]], "mean" => [b[2], a[2]], "std" => [b[3], a[3]],
-    )?;
-    Ok(html_table(&df, "Normalisation"))
-}
-
-/// Sizes of the train, validation and test parts as `cfg` cuts them.
-pub fn split_table(data: &Mnist, cfg: &TrainConfig) -> Result<Html> {
-    let (train, val) = data
-        .train
-        .train_validation(cfg.validation_fraction, cfg.seed)?;
-    let df = df!(
-        "part" => ["train", "validation", "test"],
-        "images" => [train.len() as u64, val.len() as u64, data.test.len() as u64],
-    )?;
-    Ok(html_table(&df, "Splits"))
-}
-
 /// Keras-style summary of the network whose variables are in `vs`.
 pub fn summary(vs: &nn::VarStore, title: &str) -> Result<Html> {
     Ok(html_table(&model_summary(vs)?, &format!("{title} summary")))
-}
-
-/// One batch through a network: shapes, and the probabilities of the first example. The network
-/// runs on [`crate::device()`]; for a network elsewhere, [`forward_pass_on`].
-pub fn forward_pass(net: &(impl ModuleT + ?Sized), split: &Split, batch: i64) -> Result<Html> {
-    forward_pass_on(net, split, batch, crate::device())
-}
-
-/// [`forward_pass`] for a network whose variables are on `device` (`vs.device()`).
-pub fn forward_pass_on(
-    net: &(impl ModuleT + ?Sized),
-    split: &Split,
-    batch: i64,
-    device: Device,
-) -> Result<Html> {
-    anyhow::ensure!(
-        (1..=split.len() as i64).contains(&batch),
-        "batch {batch}: choose from 1 to {} images",
-        split.len()
-    );
-    let images = split.images.narrow(0, 0, batch); // [batch, 1, 28, 28]
-    let images = crate::shapes::to_device(&images, device)?;
-    crate::shapes::check_fits(net, None, &images)?;
-    let logits = tch::no_grad(|| net.forward_t(&images, false)); // [batch, 10]
-    let probs = logits.softmax(-1, Kind::Float); // [batch, 10]
-    let first: Vec<f32> = Vec::try_from(&probs.get(0).to_device(tch::Device::Cpu))?;
-    let rows = [
-        ("input shape", format!("{:?}", images.size())),
-        ("logits shape", format!("{:?}", logits.size())),
-        ("probabilities of example 0", format!("{first:.3?}")),
-        ("sum of those", format!("{:.4}", first.iter().sum::<f32>())),
-    ]
-    .map(|(k, v)| (k.to_string(), v));
-    Ok(html_table(&key_value_table(&rows)?, "Forward pass"))
 }
 
 /// The first `n` images of `split` and their labels, on `device` (a network's `vs.device()`): one
@@ -229,19 +111,6 @@ pub fn first_batch(split: &Split, n: i64, device: Device) -> (Tensor, Tensor) {
         split.images.narrow(0, 0, n).to_device(device), // [n, 1, 28, 28]
         split.labels.narrow(0, 0, n).to_device(device), // [n]
     )
-}
-
-/// Saves a network's weights and its history under `artifacts/` as `history.name`, as `fit`
-/// does at the end of a run (use it to keep a run that the stop button ended).
-pub fn save_model(vs: &nn::VarStore, history: &History) -> Result<()> {
-    shown(save_trained(&artifacts_dir(), vs, history))?;
-    println!(
-        "saved {} ({} epochs) to {}",
-        history.name,
-        history.epochs.len(),
-        artifacts_dir().display()
-    );
-    Ok(())
 }
 
 /// The history as a table.
@@ -322,30 +191,6 @@ pub fn compare_curves(histories: &[&History]) -> Result<Png> {
     )
 }
 
-/// The network's predictions on a split (the test set, in 05 and 06), the network on
-/// [`crate::device()`]; for a network elsewhere, [`evaluate_on`].
-pub fn evaluate(net: &(impl ModuleT + ?Sized), split: &Split) -> Result<Predictions> {
-    predict(net, split)
-}
-
-/// [`evaluate`] for a network whose variables are on `device` (`vs.device()`, or a loaded
-/// model's `.device()`).
-pub fn evaluate_on(
-    net: &(impl ModuleT + ?Sized),
-    split: &Split,
-    device: Device,
-) -> Result<Predictions> {
-    crate::metrics::predict_on(net, split, device)
-}
-
-/// The confusion matrix as a table (rows: true digit, columns: prediction).
-pub fn confusion_table(p: &Predictions) -> Result<Html> {
-    Ok(html_table(
-        &p.confusion_matrix().to_dataframe()?,
-        "Confusion matrix (rows: true digit)",
-    ))
-}
-
 /// Precision, recall, F1 and support per digit.
 pub fn per_class_table(p: &Predictions) -> Result<Html> {
     Ok(html_table(
@@ -367,8 +212,8 @@ pub fn comparison_table(models: &[(&Trained, &Predictions)]) -> Result<Html> {
     Ok(html_table(&df, "Model comparison"))
 }
 
-/// Writes the test accuracies to `artifacts/evaluation.json` for the report.
-pub fn save_evaluation(models: &[(&Trained, &Predictions)]) -> Result<()> {
+/// Writes the test accuracies to `evaluation.json` in `dir` ([`artifacts_dir`]) for the report.
+pub fn save_evaluation(dir: &Path, models: &[(&Trained, &Predictions)]) -> Result<()> {
     let map: serde_json::Map<String, serde_json::Value> = models
         .iter()
         .map(|(t, p)| {
@@ -377,7 +222,7 @@ pub fn save_evaluation(models: &[(&Trained, &Predictions)]) -> Result<()> {
         })
         .collect();
     shown(write_atomic(
-        &artifacts_dir().join("evaluation.json"),
+        &dir.join("evaluation.json"),
         &serde_json::to_vec_pretty(&map)?,
     ))
 }
@@ -416,24 +261,6 @@ pub fn confused_pairs_table(p: &Predictions, k: usize) -> Result<Html> {
         &confused_pairs_dataframe(&p.confusion_matrix().most_confused(k))?,
         "Most-confused pairs",
     ))
-}
-
-/// The first `n` rows of a trained network's first dense layer `fc1` (the MLP's: one 28x28
-/// template per hidden unit).
-pub fn first_layer_weights(model: &Trained, n: usize) -> Result<Png> {
-    let vars = model.vs.variables();
-    let weights = vars
-        .get("fc1.weight")
-        .filter(|w| w.size().get(1) == Some(&784))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{} has no dense first layer fc1 on the 784 pixels",
-                model.name
-            )
-        })?; // [128, 784]
-    let n = n.min(weights.size()[0] as usize) as i64;
-    let title = format!("{} first-layer weights (red +, blue -)", model.name);
-    weight_images(&title, &weights.narrow(0, 0, n))
 }
 
 /// `n` test digits picked by `seed`, with their images.

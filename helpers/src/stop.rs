@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// This library's stoppable work in one word, so that the handler and [`listen`] never see half
 /// an update: [`ONE_LOOP`] per running stoppable loop (they nest: `fit` validates with
-/// `evaluate_loss`), plus [`REQUESTED`] once a stop was asked for.
+/// `evaluate`), plus [`REQUESTED`] once a stop was asked for.
 static STATE: AtomicUsize = AtomicUsize::new(0);
 /// The bit of [`STATE`] that says a stop was requested.
 const REQUESTED: usize = 1;

@@ -3,7 +3,6 @@
 //! left, a guard against a diverging loss, and the weights and history saved atomically. The
 //! epoch loop here is the workspace's only one: the `mnist` command runs it with its own [`Step`].
 
-use crate::artifacts::{artifacts_dir, save_trained};
 use crate::config::TrainConfig;
 use crate::data::{Mnist, Split};
 use crate::display::shown;
@@ -21,12 +20,11 @@ const CHECK_EVERY: usize = 100;
 /// Images per batch when measuring loss and accuracy (no gradients, so larger is fine).
 pub const EVAL_BATCH: i64 = 1000;
 
-/// Trains `net` (whose variables are in `vs`) on MNIST as `cfg` says: holds out the validation
-/// part, runs the epochs with progress, then saves the weights and history under `artifacts/`
-/// as `name`. Stops with an error, saving nothing, if the loss stops being a finite number.
-/// The stop button ([`crate::stop`]) ends the run after the current batch: `fit` then returns
-/// the completed epochs' history (the network keeps its weights) and saves nothing, so that a
-/// run stopped by mistake never replaces a finished one (`save_model` saves it on request).
+/// Trains `net` (whose variables are in `vs`) on MNIST as `cfg` says, as Keras' `fit` does:
+/// holds out the validation part, runs the epochs with progress, and returns the history of the
+/// run `name` (the network keeps its weights; [`crate::artifacts::save_model`] saves both). Stops
+/// with an error if the loss stops being a finite number. The stop button ([`crate::stop`]) ends
+/// the run after the current batch: `fit` then returns the completed epochs' history.
 pub fn fit(
     name: &str,
     net: &(impl ModuleT + ?Sized),
@@ -39,11 +37,7 @@ pub fn fit(
         let step = tch_step(net, vs, &train, cfg)?;
         let _stoppable = stop::listen();
         let mut printer = ProgressPrinter::new(cfg.epochs, train.len().div_ceil(cfg.batch_size));
-        let (history, stopped) = train_epochs(name, step, &train, &val, cfg, &mut printer)?;
-        if stopped.is_none() {
-            save_trained(&artifacts_dir(), vs, &history)?;
-        }
-        Ok(history)
+        Ok(train_epochs(name, step, &train, &val, cfg, &mut printer)?.0)
     };
     shown(run())
 }
@@ -202,8 +196,7 @@ pub fn train_epochs(
 fn stop_line(history: &History, epoch: usize, stopped: &Stopped) -> String {
     format!(
         "stopped in epoch {epoch} of {} ({}, batch {} of {}): the history holds the {} \
-         completed epoch(s) and the network its current weights; not saved \
-         (save_model(&vs, &history)? saves it)",
+         completed epoch(s) and the network its current weights",
         history.config.epochs,
         stopped.what,
         stopped.done,
@@ -212,7 +205,6 @@ fn stop_line(history: &History, epoch: usize, stopped: &Stopped) -> String {
     )
 }
 
-// lesson: training loop
 /// The notebooks' training step: a tch network and `nn::Adam` over its variables.
 pub struct TchStep<'a, N: ModuleT + ?Sized> {
     /// The network.
@@ -248,7 +240,7 @@ impl<N: ModuleT + ?Sized> Step for TchStep<'_, N> {
     }
 
     fn evaluate(&mut self, split: &Split) -> Result<(f64, f64)> {
-        evaluate_loss(self.net, split, self.device)
+        evaluate(self.net, split, self.device)
     }
 
     fn device(&self) -> Device {
@@ -284,7 +276,6 @@ fn train_epoch(
     let n = train.len() as f64;
     Ok((loss_sum / n, 100.0 * correct as f64 / n))
 }
-// end lesson
 
 /// How many rows of `logits` ([batch, 10]) have their largest score at the label ([batch]).
 pub fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<i64> {
@@ -301,15 +292,16 @@ pub fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()
     if !value.is_finite() {
         bail!(
             "training diverged: the loss became {value} in epoch {epoch} by step {step} \
-             (learning rate {lr} is probably too high); nothing was saved"
+             (learning rate {lr} is probably too high)"
         );
     }
     Ok(())
 }
 
 /// Mean cross-entropy and accuracy (percent) of `net` (whose variables are on `device`) on
-/// `split`, without dropout or gradients.
-pub fn evaluate_loss(
+/// `split`, without dropout or gradients: Keras' `evaluate` (its `predict` is
+/// [`crate::metrics::predict`]).
+pub fn evaluate(
     net: &(impl ModuleT + ?Sized),
     split: &Split,
     device: Device,
@@ -324,8 +316,8 @@ pub fn evaluate_loss(
     for (done, start) in (0..n).step_by(EVAL_BATCH as usize).enumerate() {
         stop.check("validation", done, batches)?;
         let len = EVAL_BATCH.min(n - start);
-        let images = split.images.narrow(0, start, len).to_device(device); // [len, 1, 28, 28]
-        let labels = split.labels.narrow(0, start, len).to_device(device); // [len]
+        let images = to_device(&split.images.narrow(0, start, len), device)?; // [len, 1, 28, 28]
+        let labels = to_device(&split.labels.narrow(0, start, len), device)?; // [len]
         let logits = tch::no_grad(|| net.forward_t(&images, false)); // [len, 10]
         loss_sum += f64::try_from(&logits.cross_entropy_for_logits(&labels))? * len as f64;
         correct += count_correct(&logits, &labels)?;
@@ -371,7 +363,7 @@ mod tests {
         let net = crate::model::mlp_model(&vs.root());
         let logits = tch::no_grad(|| net.forward_t(&split.images, false)); // [n, 10]
         let want = f64::try_from(&logits.cross_entropy_for_logits(&split.labels)).unwrap();
-        let (loss, accuracy) = evaluate_loss(&net, &split, Device::Cpu).unwrap();
+        let (loss, accuracy) = evaluate(&net, &split, Device::Cpu).unwrap();
         assert!((loss - want).abs() < 1e-4, "{loss} vs {want}");
         let right = count_correct(&logits, &split.labels).unwrap();
         assert!((accuracy - 100.0 * right as f64 / split.len() as f64).abs() < 1e-9);

@@ -1,17 +1,18 @@
 //! The notebooks' crate sends data where it is told a network's variables are, never to a device
-//! found by trial: `fit` reads it from the VarStore, a loaded model carries it, and `evaluate_on`,
-//! `predict_on`, `forward_pass_on` and `first_batch` take it. Every device this machine has is
+//! found by trial: `fit` reads it from the VarStore, a loaded model carries it, and `evaluate`,
+//! `predict` and `first_batch` take it. Every device this machine has is
 //! tried (the CPU always, the GPU when libtorch sees one: a CPU network on a GPU machine is the
 //! case that a global device got wrong), and a device it does not have: a function that ignored
 //! the device it was given would run on the CPU and pass, instead of failing with its name.
 
-use mnist_helpers::artifacts::{load_trained_from_on, save_weights, weights_path};
+use mnist_helpers::artifacts::{load_trained, save_model, save_weights, weights_path};
 use mnist_helpers::data::{Mnist, Split};
-use mnist_helpers::metrics::predict_on;
+use mnist_helpers::metrics::predict;
 use mnist_helpers::model::{cnn_model, mlp_model};
-use mnist_helpers::notebook::{evaluate, evaluate_on, first_batch, forward_pass_on};
-use mnist_helpers::train::fit;
+use mnist_helpers::notebook::first_batch;
+use mnist_helpers::train::{evaluate, fit};
 use mnist_helpers::TrainConfig;
+use std::path::Path;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
@@ -36,8 +37,8 @@ fn devices() -> Vec<Device> {
     all
 }
 
-/// `fit`, `evaluate` and `forward_pass` with a network whose variables are on `device`.
-fn run_on(device: Device, name: &str, build: fn(&nn::Path) -> Box<dyn ModuleT>) {
+/// `fit`, `save_model`, `predict` and `evaluate` with a network whose variables are on `device`.
+fn run_on(device: Device, name: &str, build: fn(&nn::Path) -> Box<dyn ModuleT>, dir: &Path) {
     let data = tiny_mnist();
     let vs = nn::VarStore::new(device);
     let net = build(&vs.root());
@@ -48,11 +49,13 @@ fn run_on(device: Device, name: &str, build: fn(&nn::Path) -> Box<dyn ModuleT>) 
     let history = fit(name, net.as_ref(), &vs, &data, &cfg)
         .unwrap_or_else(|e| panic!("{name} on {device:?}: fit: {e:#}"));
     assert_eq!(history.epochs.len(), 1);
-    let predictions = evaluate_on(net.as_ref(), &data.test, vs.device())
-        .unwrap_or_else(|e| panic!("{name} on {device:?}: evaluate: {e:#}"));
+    save_model(dir, &vs, &history).unwrap();
+    let predictions = predict(net.as_ref(), &data.test, vs.device())
+        .unwrap_or_else(|e| panic!("{name} on {device:?}: predict: {e:#}"));
     assert_eq!(predictions.len(), 24);
-    forward_pass_on(net.as_ref(), &data.test, 4, vs.device())
-        .unwrap_or_else(|e| panic!("{name} on {device:?}: forward_pass: {e:#}"));
+    let (loss, accuracy) = evaluate(net.as_ref(), &data.test, vs.device())
+        .unwrap_or_else(|e| panic!("{name} on {device:?}: evaluate: {e:#}"));
+    assert!(loss.is_finite() && (0.0..=100.0).contains(&accuracy));
     let (images, labels) = first_batch(&data.train, 8, vs.device());
     assert_eq!((images.device(), labels.device()), (device, device));
     let logits = net.forward_t(&images, false); // [8, 10], where the network is
@@ -62,17 +65,16 @@ fn run_on(device: Device, name: &str, build: fn(&nn::Path) -> Box<dyn ModuleT>) 
 #[test]
 fn every_helper_follows_the_networks_device() {
     let out = tempfile::tempdir().unwrap();
-    std::env::set_var("MNIST_ARTIFACTS", out.path());
     for device in devices() {
-        run_on(device, "mlp", |p| Box::new(mlp_model(p)));
-        run_on(device, "cnn", |p| Box::new(cnn_model(p)));
+        run_on(device, "mlp", |p| Box::new(mlp_model(p)), out.path());
+        run_on(device, "cnn", |p| Box::new(cnn_model(p)), out.path());
     }
     for file in ["mlp.safetensors", "cnn.safetensors"] {
         assert!(out.path().join(file).is_file(), "{file} was not saved");
     }
     // What 05 does: a saved model read back (on the default device) and evaluated.
-    let mlp = mnist_helpers::artifacts::load_trained("mlp", mlp_model).unwrap();
-    let predictions = evaluate(&mlp, &tiny_mnist().test).unwrap();
+    let mlp = load_trained(out.path(), "mlp", mlp_model).unwrap();
+    let predictions = predict(&mlp, &tiny_mnist().test, mlp.device()).unwrap();
     assert_eq!(predictions.len(), 24);
 }
 
@@ -87,7 +89,7 @@ fn a_network_that_does_not_fit_gets_the_shape_error_not_a_device_error() {
             10,
             Default::default(),
         ));
-        let err = evaluate_on(&net, &tiny_mnist().test, device).unwrap_err();
+        let err = predict(&net, &tiny_mnist().test, device).unwrap_err();
         let err = format!("{err:#}");
         assert!(
             err.contains("expects 100 inputs per image but gets 784"),
@@ -114,18 +116,8 @@ fn every_function_given_a_device_uses_it() {
         let err = format!("{err:#}");
         assert!(err.contains(&format!("{absent:?}")), "{what}: {err}");
     };
-    names_it(
-        "evaluate_on",
-        evaluate_on(&net, &data.test, absent).unwrap_err(),
-    );
-    names_it(
-        "predict_on",
-        predict_on(&net, &data.test, absent).unwrap_err(),
-    );
-    names_it(
-        "forward_pass_on",
-        forward_pass_on(&net, &data.test, 4, absent).unwrap_err(),
-    );
+    names_it("evaluate", evaluate(&net, &data.test, absent).unwrap_err());
+    names_it("predict", predict(&net, &data.test, absent).unwrap_err());
     let nowhere = nn::VarStore::new(absent); // no variables: only the device says where to train
     let no_variables = nn::seq_t().add_fn(|xs| xs.flatten(1, -1).narrow(1, 0, 10));
     let cfg = TrainConfig {
@@ -136,10 +128,6 @@ fn every_function_given_a_device_uses_it() {
         "fit",
         fit("nowhere", &no_variables, &nowhere, &data, &cfg).unwrap_err(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    save_weights(&vs, &weights_path(dir.path(), "mlp")).unwrap();
-    let loaded = load_trained_from_on(dir.path(), "mlp", mlp_model, absent);
-    names_it("load_trained_on", loaded.unwrap_err());
     let moved = std::panic::catch_unwind(|| first_batch(&data.train, 4, absent));
     assert!(
         moved.is_err(),
@@ -160,10 +148,8 @@ fn a_loaded_model_carries_its_device() {
     };
     let history_file = mnist_helpers::artifacts::history_path(dir.path(), "mlp");
     mnist_helpers::artifacts::save_history(&history, &history_file).unwrap();
-    for device in devices() {
-        let model = load_trained_from_on(dir.path(), "mlp", mlp_model, device).unwrap();
-        assert_eq!(model.device(), device);
-        let predictions = evaluate_on(&model, &tiny_mnist().test, model.device()).unwrap();
-        assert_eq!(predictions.len(), 24);
-    }
+    let model = load_trained(dir.path(), "mlp", mlp_model).unwrap();
+    assert_eq!(model.device(), mnist_helpers::device());
+    let predictions = predict(&model, &tiny_mnist().test, model.device()).unwrap();
+    assert_eq!(predictions.len(), 24);
 }

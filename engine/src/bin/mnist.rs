@@ -128,7 +128,10 @@ impl Options {
 }
 
 /// The network's predictions on the test set, in its own evaluation batches.
-fn evaluate(net: &mnist_engine::Network, data: &mnist_helpers::Mnist) -> Result<Predictions> {
+fn test_predictions(
+    net: &mnist_engine::Network,
+    data: &mnist_helpers::Mnist,
+) -> Result<Predictions> {
     predict_in_batches(net, &data.test, net.eval_batch(), net.vs.device())
 }
 
@@ -159,7 +162,7 @@ fn cmd_train(o: &Options) -> Result<()> {
     let data = load_mnist(&o.data_dir())?;
     let out = o.out.clone().unwrap_or_else(artifacts_dir);
     let run = train_and_save(&cfg, &data, &out)?;
-    let test_accuracy = evaluate(&run.net, &data)?.accuracy();
+    let test_accuracy = test_predictions(&run.net, &data)?.accuracy();
     let seconds = run.history.train_seconds();
     println!(
         "test accuracy {test_accuracy:.2}% after {} epochs ({seconds:.1} s); saved {}",
@@ -183,7 +186,7 @@ fn cmd_evaluate(o: &Options) -> Result<()> {
     let weights = o.weights.clone().context("evaluate needs --weights FILE")?;
     let net = load_network(&weights, mnist_helpers::device())?;
     let data = load_mnist(&o.data_dir())?;
-    let preds = evaluate(&net, &data)?;
+    let preds = test_predictions(&net, &data)?;
     let per_class = preds.confusion_matrix().per_class();
     println!(
         "{} test accuracy {:.2}% on {} images",

@@ -12,7 +12,7 @@ use mnist_engine::run::seeded_network;
 use mnist_engine::trainer::{evaluate_loss, fit, run};
 use mnist_helpers::data::{Mnist, Split};
 use mnist_helpers::history::EpochStats;
-use mnist_helpers::metrics::predict_on;
+use mnist_helpers::metrics::predict;
 use mnist_helpers::model::mlp_model;
 use mnist_helpers::progress::{ProgressPrinter, Report};
 use mnist_helpers::train::{tch_step, train_epochs};
@@ -111,7 +111,7 @@ pub fn seed_recipe_notebooks(data: &Mnist, epochs: usize) -> Result<Value> {
     let step = tch_step(&net, &vs, &train, &cfg)?;
     let mut printer = ProgressPrinter::new(cfg.epochs, train.len().div_ceil(cfg.batch_size));
     let (history, _) = train_epochs("notebooks seed", step, &train, &val, &cfg, &mut printer)?;
-    let test_accuracy = predict_on(&net, &data.test, vs.device())?.accuracy();
+    let test_accuracy = predict(&net, &data.test, vs.device())?.accuracy();
     let epoch_seconds: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
     Ok(
         json!({ "task": "seed-tch", "epoch_seconds": epoch_seconds, "test_accuracy": test_accuracy }),
