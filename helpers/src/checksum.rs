@@ -28,7 +28,9 @@ pub fn md5_hex(bytes: &[u8]) -> String {
 
 /// The expected MD5 of a standard file name.
 pub fn expected_md5(name: &str) -> Option<&'static str> {
-    expected_md5s().find(|(n, _)| *n == name).map(|(_, md5)| md5)
+    expected_md5s()
+        .find(|(n, _)| *n == name)
+        .map(|(_, md5)| md5)
 }
 
 /// Checks the four files in `dir` (raw or `.gz`) against their MD5s; returns their paths.
