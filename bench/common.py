@@ -31,12 +31,28 @@ def device_name():
     return os.environ.get("BENCH_DEVICE", "cpu")
 
 
-def idx_bytes(name):
+def idx_layout(raw):
+    """The dimensions of a raw IDX file's bytes and where its values start: the Python side's one
+    reader of the header (helpers/src/idx.rs is the crate's)."""
+    ndim = int(raw[3])
+    return struct.unpack(f">{ndim}I", bytes(raw[4 : 4 + 4 * ndim])), 4 + 4 * ndim
+
+
+def read_idx(path):
     """The payload of one raw IDX file and its dimensions."""
-    raw = (DATA / FILES[name]).read_bytes()
-    ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    return raw[4 + 4 * ndim :], dims
+    raw = Path(path).read_bytes()
+    dims, start = idx_layout(raw)
+    return raw[start:], dims
+
+
+def idx_bytes(name):
+    """The payload of one of MNIST's files (a key of FILES) and its dimensions."""
+    return read_idx(DATA / FILES[name])
+
+
+def median(values):
+    """The middle value, the upper of the two for an even count (as mnist-bench takes it)."""
+    return sorted(values)[len(values) // 2]
 
 
 def peak_rss_mib():

@@ -7,18 +7,18 @@ import argparse
 
 import numpy as np
 
-from common import DATA, FILES, emit, now
+from common import DATA, FILES, emit, idx_layout, median, now
 
 
 def load_all():
     out = {}
     for key, name in FILES.items():
         raw = np.fromfile(DATA / name, dtype=np.uint8)
+        dims, start = idx_layout(raw[:16])
         if key.endswith("_x"):
-            n = int.from_bytes(raw[4:8].tobytes(), "big")
-            out[key] = raw[16:].reshape(n, 1, 28, 28).astype(np.float32) / np.float32(255)
+            out[key] = raw[start:].reshape(dims[0], 1, 28, 28).astype(np.float32) / np.float32(255)
         else:
-            out[key] = raw[8:].astype(np.int64)
+            out[key] = raw[start:].astype(np.int64)
     return out
 
 
@@ -32,7 +32,7 @@ def main():
         data = load_all()
         times.append(now() - start)
         assert data["train_x"].shape == (60000, 1, 28, 28) and data["test_x"].shape == (10000, 1, 28, 28)
-    emit({"framework": "numpy", "task": "load", "load_seconds": sorted(times)[len(times) // 2],
+    emit({"framework": "numpy", "task": "load", "load_seconds": median(times),
           "images": 70000, "numpy": np.__version__})
 
 

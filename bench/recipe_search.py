@@ -23,15 +23,15 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common import read_idx
+
 DATA = os.environ.get("MNIST_DATA_DIR", "data/mnist")
 
 
 def load(dev):
     def idx(name):
-        raw = open(os.path.join(DATA, name), "rb").read()
-        nd = raw[3]
-        dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(nd)]
-        return torch.frombuffer(bytearray(raw[4 + 4 * nd :]), dtype=torch.uint8), dims
+        values, dims = read_idx(os.path.join(DATA, name))
+        return torch.frombuffer(bytearray(values), dtype=torch.uint8), dims
 
     x, d = idx("train-images-idx3-ubyte")
     y, _ = idx("train-labels-idx1-ubyte")

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import course  # noqa: E402 (scripts/course.py: the CPU's model name)
 OUT = ROOT / "reports" / "bench"
 # BENCH_OURS and BENCH_TORCH_PYTHON point elsewhere on a machine without the project's setup (a
 # GPU machine that only got the built binary and has its own PyTorch).
@@ -196,10 +198,13 @@ def fmt_seconds(s):
 
 
 def cpu_info():
-    """The CPU's model name and flags (Linux: /proc/cpuinfo; elsewhere the platform's words)."""
+    """The CPU's model name (scripts/course.py) and flags (Linux: /proc/cpuinfo; elsewhere the
+    platform's words)."""
+    model = course.cpu_model()
     try:
+        if model is None:
+            raise OSError("no model name")
         text = Path("/proc/cpuinfo").read_text()
-        model = re.search(r"model name\s*:\s*(.+)", text).group(1).strip()
         flags = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.M).group(1).split()
         return model, flags
     except (OSError, AttributeError):

@@ -13,7 +13,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from common import TRAIN_COUNT, device_name, emit, idx_bytes, log, now, threads  # noqa: E402
+from common import TRAIN_COUNT, device_name, emit, idx_bytes, log, median, now, threads  # noqa: E402
 
 DEVICE = torch.device(device_name())
 
@@ -104,7 +104,7 @@ def run_eval(model_name, repeats=7):
         start = synced_now()
         evaluate(model, tx, ty)
         times.append(synced_now() - start)
-    return {"model": model_name, "eval_seconds": sorted(times)[len(times) // 2]}
+    return {"model": model_name, "eval_seconds": median(times)}
 
 
 def run_convnet(max_epochs):

@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from course import KERNEL
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,7 +51,7 @@ def main() -> int:
             time.sleep(0.5)
         checks = {
             "refuses requests without the token": status(base)[0] == 403,
-            "answers with the token and lists the Rust kernel": "mnist-rust" in status(f"{base}?token={token}")[1],
+            "answers with the token and lists the Rust kernel": KERNEL in status(f"{base}?token={token}")[1],
             "listens on 127.0.0.1 only": listening_addresses(port) == {"127.0.0.1"},
         }
     finally:

@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+import course
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "docs" / "figures.json"
 TEXTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -178,10 +180,7 @@ def from_train_output(path: Path) -> dict:
 
 def cpu_model() -> str:
     """This machine's CPU and core count, as the figures name machines."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    return f"{platform.machine()}, {os.cpu_count()} cores"
+    return f"{course.cpu_model() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def update(figures: dict, train_outputs: list) -> dict:

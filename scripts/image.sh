@@ -141,7 +141,7 @@ record() {
   echo "image: $IMAGE:latest built in $1 s ($ENGINE; $2 of $3 steps from the cache; $(awk -v b="$bytes" 'BEGIN {printf "%.1f GB", b / 1e9}'))"
   [ -d "$ROOT/target" ] || return 0
   printf '{"date": "%s", "cpu": "%s, %s cores", "seconds": %s, "cached_steps": %s, "steps": %s, "bytes": %s}\n' \
-    "$(date -u +%F)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(nproc)" \
+    "$(date -u +%F)" "$(python3 "$ROOT/scripts/course.py" cpu)" "$(nproc)" \
     "$1" "$2" "$3" "$bytes" > "$ROOT/target/image-build.json"
 }
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hub"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import course  # noqa: E402
 from hub_client import Learner, first_error  # noqa: E402
 from hub_test import ACCURACY, PODMAN_ENV, clone_accuracies  # noqa: E402
 
@@ -153,8 +154,7 @@ def main() -> int:
     print("== all seven notebooks headless in a container (short mode)", flush=True)
     problems += all_notebooks()
     if not problems:
-        cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                    if l.startswith("model name")), "unknown CPU")
+        cpu = course.cpu_model() or "unknown CPU"
         (ROOT / "target" / "image-run.json").write_text(json.dumps(
             {"date": time.strftime("%Y-%m-%d"), "cpu": f"{cpu}, {os.cpu_count()} cores", **FIGURES}) + "\n")
     for p in problems:

@@ -9,14 +9,12 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import KernelManager
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = ROOT / "notebooks"
-KERNEL = "mnist-rust"
+from course import KERNEL, NOTEBOOK_DIR
+
 FIRST_LET = "let x = 1 + 1;"
 # Cells after the first `let`: what a later cell costs when it has almost nothing to compile.
 LATER_CELLS = ["let y = x + 1;", "println!(\"{}\", y * 2);", "let z = vec![x, y];",

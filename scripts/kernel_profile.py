@@ -29,7 +29,7 @@ EXIT = re.compile(r'^(\d+)\s+(\d+\.\d+) exit_group\(')
 def traced_spec(log: Path, folder: Path) -> str:
     """A copy of the project's kernel spec whose command runs under strace; returns its name."""
     spec = KernelSpecManager().get_kernel_spec(kernel_probe.KERNEL)
-    name = "mnist-rust-profile"
+    name = f"{kernel_probe.KERNEL}-profile"
     target = folder / "kernels" / name
     target.mkdir(parents=True)
     argv = ["strace", "-f", "-ttt", "-qq", "-v", "-s", "64", "--seccomp-bpf",

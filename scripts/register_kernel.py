@@ -1,11 +1,14 @@
 """Registers the project's evcxr kernel in the venv's Jupyter, with its environment wired in.
 
-Usage: register_kernel.py NAME EVCXR_JUPYTER_PATH. Rewrites kernel.json only when it changes.
+Usage: register_kernel.py EVCXR_JUPYTER_PATH. The kernel's name and display name are
+scripts/course.py's. Rewrites kernel.json only when it changes.
 """
 import json
 import os
 import sys
 from pathlib import Path
+
+from course import KERNEL, KERNEL_DISPLAY_NAME
 
 # Variables the kernel needs: libtorch's location for the loader, cargo and the C++ compilers
 # for building cells, and the project root so that the crate finds data/ and artifacts/.
@@ -19,7 +22,7 @@ def kernel_spec(evcxr: str) -> dict:
     launcher = str(Path(__file__).resolve().parent / "kernel.sh")
     return {
         "argv": [launcher, evcxr, "--control_file", "{connection_file}"],
-        "display_name": "Rust (mnist)",
+        "display_name": KERNEL_DISPLAY_NAME,
         "language": "rust",
         # On Linux, SIGINT to the kernel's process group; scripts/kernel.sh and helpers/src/stop.rs
         # turn it into a stop after the current batch (evcxr's "message" interrupt, kept where the
@@ -30,7 +33,7 @@ def kernel_spec(evcxr: str) -> dict:
 
 
 def main() -> None:
-    name, evcxr = sys.argv[1], sys.argv[2]
+    name, evcxr = KERNEL, sys.argv[1]
     target = Path(sys.prefix) / "share" / "jupyter" / "kernels" / name / "kernel.json"
     spec = json.dumps(kernel_spec(evcxr), indent=2, sort_keys=True) + "\n"
     if target.exists() and target.read_text() == spec:

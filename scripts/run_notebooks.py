@@ -27,6 +27,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
+import course
 import kernel_checks
 import kernel_probe
 import notebook_figures
@@ -37,9 +38,9 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 # that a short test run never replaces the full run's notebooks, HTML and index.
 REPORTS = Path(os.environ.get("MNIST_REPORTS") or ROOT / "reports")
 ARTIFACTS = Path(os.environ.get("MNIST_ARTIFACTS") or ROOT / "artifacts")
-KERNEL = "mnist-rust"
-# Notebooks in order, with the rich outputs each must show.
-NOTEBOOKS = {
+KERNEL = kernel_probe.KERNEL
+# The rich outputs each notebook must show (the notebooks themselves: notebooks/, course.notebooks()).
+OUTPUTS = {
     "01_imports": {"text/html"},
     "02_data_preparation": {"image/png", "text/html"},
     "03_model_architecture": {"text/html"},
@@ -169,13 +170,7 @@ tbody tr:nth-child(odd) { background: #f5f5f5; } tbody tr:hover { background: rg
 
 def cpu_model() -> str:
     """The CPU's model name, so that every timing says which machine it comes from."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+    return course.cpu_model() or "unknown CPU"
 
 
 def setup_times() -> dict:
@@ -253,7 +248,9 @@ def check(records: list, accs: dict) -> list:
     problems = [f"{r['notebook']}: {r['error']}" for r in records if not r["ok"]]
     problems += [p for r in records for p in r.get("unbacked_figures", [])]
     for r in records:
-        missing = NOTEBOOKS[r["notebook"]] - set(r["mime_types"])
+        if r["notebook"] not in OUTPUTS:
+            problems.append(f"{r['notebook']}: no row in run_notebooks.py's OUTPUTS (the outputs it must show)")
+        missing = OUTPUTS.get(r["notebook"], set()) - set(r["mime_types"])
         if missing and r["ok"]:
             problems.append(f"{r['notebook']}: no {', '.join(sorted(missing))} output")
     for model, floor in QUICK_FLOORS.items():
@@ -385,7 +382,7 @@ def main() -> int:
     early = (check_out_of_order() + check_shape_mistake()
              + kernel_checks.check_stop_and_mistakes(dict(os.environ))) if args.check else []
     records = []
-    for name in NOTEBOOKS:
+    for name in course.notebooks():
         records.append(run_one(name))
         if not records[-1]["ok"]:
             break

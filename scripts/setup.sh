@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MNIST_ROOT"
 
 EVCXR_VERSION=0.22.0
-KERNEL_NAME=mnist-rust
+KERNEL_NAME=$(python3 scripts/course.py kernel)
 LOGS=target/setup-logs
 mkdir -p "$LOGS"
 SETUP_START=$SECONDS
@@ -81,7 +81,7 @@ install_evcxr() {
 }
 
 register_kernel() {
-  "$MNIST_VENV/bin/python" scripts/register_kernel.py "$KERNEL_NAME" "$MNIST_TOOLS/bin/evcxr_jupyter"
+  "$MNIST_VENV/bin/python" scripts/register_kernel.py "$MNIST_TOOLS/bin/evcxr_jupyter"
 }
 
 # Compiles the notebooks' setup cells (01's, and 07's with its own crate) in fresh kernels, so that evcxr's and ccache's caches
@@ -113,7 +113,7 @@ report_times() {
   echo "setup: done in $total s ($parts; venv and data ran beside evcxr_jupyter)"
 }
 
-cpu_model() { sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1 | tr -d '"'; }
+cpu_model() { python3 scripts/course.py cpu | tr -d '"'; }
 
 timed ccache need_tools
 background venv setup_venv; venv_pid=$!

@@ -156,13 +156,7 @@ pub fn machine_key(batch: usize) -> String {
 
 /// The CPU's model name (Linux: /proc/cpuinfo; elsewhere the architecture).
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            let line = text.lines().find(|l| l.starts_with("model name"))?;
-            Some(line.split_once(':')?.1.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+    mnist_helpers::env_info::cpu_model().unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 /// Chooses the precision for `request` on `device`: forced, or the faster of the two step times

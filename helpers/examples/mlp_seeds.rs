@@ -57,10 +57,7 @@ fn accuracy_with<N: ModuleT>(seed: u64, data: &Mnist, build: fn(&nn::Path) -> N)
 
 /// The CPU's model name from /proc/cpuinfo.
 fn cpu_model() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let line = info.lines().find(|l| l.starts_with("model name"));
-    line.and_then(|l| l.split(':').nth(1))
-        .map_or("unknown CPU".into(), |m| m.trim().to_string())
+    mnist_helpers::env_info::cpu_model().unwrap_or_else(|| "unknown CPU".into())
 }
 
 /// The lowest and highest of some accuracies.

@@ -6,13 +6,17 @@ use anyhow::{bail, Result};
 use md5::{Digest, Md5};
 use std::path::{Path, PathBuf};
 
-/// The MD5s of the uncompressed files, in [`FILE_NAMES`] order.
-pub const EXPECTED_MD5: [&str; 4] = [
-    "6bbc9ace898e44ae57da46a324031adb",
-    "a25bea736e30d166cdddb491f175f624",
-    "2646ac647ad5339dbf082846283269ea",
-    "27ae3e4e09519cfbb04c329615203637",
-];
+/// The MD5s of the uncompressed files in md5sum's format (`MD5  NAME` lines): the project's one
+/// list, which scripts/fetch_data.py reads too, and `md5sum -c` can check a folder against.
+pub const MD5_SUMS: &str = include_str!("mnist.md5");
+
+/// The (file name, MD5) pairs of [`MD5_SUMS`], in its order.
+pub fn expected_md5s() -> impl Iterator<Item = (&'static str, &'static str)> {
+    MD5_SUMS.lines().filter_map(|line| {
+        let (md5, name) = line.split_once(char::is_whitespace)?;
+        Some((name.trim().trim_start_matches('*'), md5))
+    })
+}
 
 /// The hex MD5 of some bytes.
 pub fn md5_hex(bytes: &[u8]) -> String {
@@ -24,10 +28,9 @@ pub fn md5_hex(bytes: &[u8]) -> String {
 
 /// The expected MD5 of a standard file name.
 pub fn expected_md5(name: &str) -> Option<&'static str> {
-    FILE_NAMES
-        .iter()
-        .position(|n| *n == name)
-        .map(|i| EXPECTED_MD5[i])
+    expected_md5s()
+        .find(|(n, _)| *n == name)
+        .map(|(_, md5)| md5)
 }
 
 /// Checks the four files in `dir` (raw or `.gz`) against their MD5s; returns their paths.
@@ -56,6 +59,19 @@ fn verify_file(dir: &Path, name: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_file_has_one_md5() {
+        let listed: Vec<&str> = expected_md5s().map(|(name, _)| name).collect();
+        assert_eq!(listed, FILE_NAMES, "mnist.md5 lists other files");
+        for name in FILE_NAMES {
+            let md5 = expected_md5(name).unwrap();
+            assert!(
+                md5.len() == 32 && md5.chars().all(|c| c.is_ascii_hexdigit()),
+                "{name}: {md5}"
+            );
+        }
+    }
 
     #[test]
     fn known_digest_and_damaged_file() {

@@ -23,6 +23,14 @@ pub struct EnvInfo {
     pub threads: i32,
 }
 
+/// The CPU's model name from /proc/cpuinfo; None where there is none (each caller names its
+/// own fallback). The project's one reader in Rust (scripts/course.py is Python's).
+pub fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_string())
+}
+
 /// The directory of the libtorch_cpu library mapped into this process, if any (Linux: read from
 /// /proc/self/maps; elsewhere not known).
 #[cfg(target_os = "linux")]

@@ -3,7 +3,7 @@
 //! copies in `helpers/src/model.rs` that notebooks 04-07 call.
 
 mod notebook_cells;
-use notebook_cells::code_cells;
+use notebook_cells::{code_cells, notebooks};
 
 /// A cell that only defines items (functions, structs, impls): its first line opens one.
 fn defines_items(cell: &str) -> bool {
@@ -63,16 +63,6 @@ fn notebook_03s_networks_are_the_crates() {
     );
 }
 
-/// The notebooks, in order.
-const NOTEBOOKS: [&str; 7] = [
-    "01_imports.ipynb",
-    "02_data_preparation.ipynb",
-    "03_model_architecture.ipynb",
-    "04_training.ipynb",
-    "05_evaluation.ipynb",
-    "06_visualization.ipynb",
-    "07_explore.ipynb",
-];
 /// What a cell that computes with tch calls: tensor operations, layers, a loss, a step.
 const TCH_CALLS: [&str; 25] = [
     "Tensor::",
@@ -112,8 +102,8 @@ fn computes_with_tch(cell: &str) -> bool {
 #[test]
 fn the_sections_compute_with_tch_in_their_cells() {
     let mut total = 0;
-    for notebook in NOTEBOOKS {
-        let cells = code_cells(notebook);
+    for notebook in notebooks() {
+        let cells = code_cells(&notebook);
         let computing = cells
             .iter()
             .skip(1)

@@ -12,7 +12,7 @@ import requests
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-KERNEL = "mnist-rust"
+from course import KERNEL  # scripts/course.py: scripts/ is the folder of every script that imports this one
 
 
 @dataclass

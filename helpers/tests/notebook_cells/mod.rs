@@ -2,6 +2,20 @@
 
 use std::path::PathBuf;
 
+/// The notebooks' file names in order: the `notebooks/` folder's own list, written nowhere else.
+#[allow(dead_code)] // not every test that reads cells walks all the notebooks
+pub fn notebooks() -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../notebooks");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ipynb"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// The source of each code cell of `notebook` (a file name in `notebooks/`), in order.
 pub fn code_cells(notebook: &str) -> Vec<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
