@@ -27,11 +27,22 @@ static AT_LOAD: extern "C" fn() = {
 /// Set by `scripts/kernel.sh` in the project's Jupyter kernel.
 pub const KERNEL_ENV: &str = "MNIST_KERNEL";
 
-/// What must happen before anything else: libtorch remembers its first answer to "is there
-/// CUDA?" (`tch::manual_seed` asks), so its CUDA library is loaded first; subnormal floats are
-/// flushed to zero ([`subnormals`]) before libtorch starts its worker threads, which inherit it;
-/// and in the project's kernel, the stop button's handler ([`stop`]) and the two-line panic
-/// report ([`panics`]) are installed (each cell's library installs its own: see [`stop`]).
+/// What must run when the library is loaded, before any code of a cell or a program, and why an
+/// explicit call (say, in the setup cell) cannot do it:
+/// - the CUDA half of libtorch is loaded: libtorch remembers its first answer to "is there
+///   CUDA?", and any call may ask first (`tch::manual_seed` does), so [`device`] alone would come
+///   too late once something else has asked; on a machine without NVIDIA's driver it costs nothing;
+/// - subnormal floats are flushed to zero ([`subnormals`]): the setting is per thread and libtorch's
+///   worker threads inherit it when they start, which the first tensor operation of any cell does;
+/// - in the project's kernel only ([`KERNEL_ENV`]): the stop button's handler ([`stop`]) and the
+///   two-line panic report ([`panics`]). evcxr compiles every cell into a library of its own, and
+///   each library carries its own copy of this crate's statics (a `static` written in a cell is
+///   compiled again into each later cell), so each copy must install its own handler when its
+///   library is opened: a call in the setup cell would install the first copy only, and the
+///   libraries of later cells, whose loops listen, would never hear a press.
+///
+/// The `mnist` command and the tests get the first two the same way; they are not kernels, so the
+/// handler and the report stay out of them.
 #[cfg(target_os = "linux")]
 fn at_load() {
     load_cuda_backend();

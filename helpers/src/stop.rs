@@ -190,11 +190,11 @@ mod unix {
     /// What the user-code process says when an interrupt ends it (one write, signal-safe).
     const ENDED: &[u8] =
         b"\nStopped: this cell had no safe stopping point, so the kernel ended it \
-and its variables are lost (types, functions and :dep lines stay). fit, evaluate and 07's \
+and its variables are lost (types, functions and :dep lines stay). fit, predict, evaluate and 07's \
 t-SNE and maps stop after their current batch and keep everything.\n";
     /// What the watcher says when it cannot tell a running cell from the time between cells.
     const UNKNOWN: &str = "\nStop ignored: whether a cell is running cannot be read here \
-(no /proc/self/task/*/syscall), so nothing was ended. fit, evaluate and 07's t-SNE and maps \
+(no /proc/self/task/*/syscall), so nothing was ended. fit, predict, evaluate and 07's t-SNE and maps \
 stop on the button; to end any other cell, restart the kernel.";
     /// Names another file to read instead of `/proc/self/task/<pid>/syscall` (tests point it at
     /// a missing file to play a system without it).

@@ -16,13 +16,17 @@ use notebook_cells::code_cells;
 /// watcher found without the environment, devices given instead of found by trial, and training
 /// totals kept on the device, about 190; 3,100 until the lesson moved into the notebooks' cells
 /// (`lesson.rs`: tables, bars and pictures of the tensors a cell computed, the checks that a
-/// cell's result is the crate's, and `load_raw`), about 150; 3,300 until the stop watcher took
+/// cell's result is the crate's, and `load_raw`), about 150; 3,340 until the stop watcher took
 /// only its own process's presses on a shared machine (a socket pair found among the process's
-/// descriptors, the sender's credentials checked), about 25. The crate recompiles in about 13 s
-/// on the 2-core Intel Xeon (2026-12-05). (The small-crate issue brings it down to 2,600.)
-const MAX_CODE_LINES: usize = 3_340;
+/// descriptors, the sender's credentials checked), about 25; 3,160 once the functions that no
+/// notebook, engine or command called were removed (about 180 lines). The crate recompiles in
+/// about 13 s on the 2-core Intel Xeon (2026-12-05). The small-crate issue's target, 2,600 for
+/// this crate and 07's together, is not reached: see docs/project.md.
+const MAX_CODE_LINES: usize = 3_160;
 /// The most for notebook 07's own crate (`explore`), which only 07's kernel compiles.
-const MAX_EXPLORE_LINES: usize = 600;
+const MAX_EXPLORE_LINES: usize = 470;
+/// The most for both together: what 07's kernel compiles.
+const MAX_KERNEL_LINES: usize = 3_620;
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -97,13 +101,27 @@ fn notebook_07s_crate_stays_small() {
 }
 
 #[test]
+fn what_07s_kernel_compiles_stays_small() {
+    let total: usize = ["src", "../explore/src"]
+        .iter()
+        .flat_map(|src| rust_files(&crate_dir().join(src)))
+        .map(|f| code_lines(&std::fs::read_to_string(f).unwrap()))
+        .sum();
+    println!("mnist_helpers and mnist_explore: {total} lines of code");
+    assert!(
+        total <= MAX_KERNEL_LINES,
+        "{total} lines of code, at most {MAX_KERNEL_LINES}"
+    );
+}
+
+#[test]
 fn docs_project_states_the_limits_checked_here() {
     let text = std::fs::read_to_string(crate_dir().join("../docs/project.md")).unwrap();
     let with_commas = |n: usize| match n >= 1000 {
         true => format!("{},{:03}", n / 1000, n % 1000),
         false => n.to_string(),
     };
-    for max in [MAX_CODE_LINES, MAX_EXPLORE_LINES] {
+    for max in [MAX_CODE_LINES, MAX_EXPLORE_LINES, MAX_KERNEL_LINES] {
         let stated = format!("at most {} lines of code", with_commas(max));
         assert!(
             text.contains(&stated),
