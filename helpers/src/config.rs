@@ -87,7 +87,7 @@ impl TrainConfig {
     }
 
     /// The learning rate for optimiser step `step` (0-based) of `total`.
-    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+    pub(crate) fn lr_at(&self, step: usize, total: usize) -> f64 {
         match self.schedule {
             Schedule::Constant => self.learning_rate,
             Schedule::OneCycle => one_cycle(self.learning_rate, step, total),

@@ -90,7 +90,7 @@ fn read_files(dir: &Path) -> Result<[(IdxArray, IdxArray); 2]> {
 }
 
 /// Loads the four files in `dir` as their bytes, with the same checks as [`load_mnist`].
-pub fn load_raw_mnist(dir: &Path) -> Result<RawMnist> {
+pub(crate) fn load_raw_mnist(dir: &Path) -> Result<RawMnist> {
     let [(train_x, train_y), (test_x, test_y)] = read_files(dir)?;
     let bytes = |arr: &IdxArray| {
         let dims: Vec<i64> = arr.dims.iter().map(|&d| d as i64).collect();
@@ -105,7 +105,7 @@ pub fn load_raw_mnist(dir: &Path) -> Result<RawMnist> {
 }
 
 /// The path of a standard file in `dir`, raw or gzipped; an error names what is missing.
-pub fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
+pub(crate) fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
     let candidates = [dir.join(name), dir.join(format!("{name}.gz"))];
     candidates
         .iter()
@@ -125,7 +125,7 @@ pub fn load_split(images_path: &Path, labels_path: &Path) -> Result<Split> {
 }
 
 /// [`load_split`] with `to_tensor` converting the images.
-pub fn load_split_with(
+pub(crate) fn load_split_with(
     images_path: &Path,
     labels_path: &Path,
     to_tensor: ToTensor,
@@ -251,7 +251,7 @@ impl Split {
     }
 
     /// An error naming the valid range when `index` is past the end.
-    pub fn check_index(&self, index: usize) -> Result<()> {
+    pub(crate) fn check_index(&self, index: usize) -> Result<()> {
         if index >= self.len() {
             bail!(
                 "index {index} is out of range: this split has {} images (0 to {})",

@@ -25,7 +25,7 @@ static AT_LOAD: extern "C" fn() = {
 };
 
 /// Set by `scripts/kernel.sh` in the project's Jupyter kernel.
-pub const KERNEL_ENV: &str = "MNIST_KERNEL";
+pub(crate) const KERNEL_ENV: &str = "MNIST_KERNEL";
 
 /// What must run when the library is loaded, before any code of a cell or a program, and why an
 /// explicit call (say, in the setup cell) cannot do it:

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use tch::Device;
 
 /// The tch version this crate is pinned to (Cargo.toml says `=0.26.0`; a test keeps them equal).
-pub const TCH_VERSION: &str = "0.26.0";
+pub(crate) const TCH_VERSION: &str = "0.26.0";
 
 /// A description of the running environment.
 #[derive(Debug, Clone, PartialEq)]

@@ -46,7 +46,7 @@ impl History {
     }
 
     /// The history as a table: epoch, losses, accuracies (%), seconds.
-    pub fn to_dataframe(&self) -> Result<DataFrame> {
+    pub(crate) fn to_dataframe(&self) -> Result<DataFrame> {
         let col = |f: fn(&EpochStats) -> f64| self.epochs.iter().map(f).collect::<Vec<f64>>();
         let epochs: Vec<u32> = self.epochs.iter().map(|e| e.epoch as u32).collect();
         Ok(df!(

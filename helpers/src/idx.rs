@@ -37,7 +37,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 }
 
 /// The bytes of a file, gunzipped when they start with the gzip magic number.
-pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     if path.is_dir() {
         bail!("{}: is a directory, expected a file", path.display());
     }
@@ -70,7 +70,7 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray> {
 }
 
 /// [`parse_idx`] taking ownership: the values stay in the buffer they were read into.
-pub fn parse_idx_vec(bytes: Vec<u8>) -> Result<IdxArray> {
+pub(crate) fn parse_idx_vec(bytes: Vec<u8>) -> Result<IdxArray> {
     let (dims, offset) = check_header(&bytes)?;
     Ok(IdxArray {
         dims,

@@ -93,7 +93,7 @@ pub fn weight_images(title: &str, weights: &Tensor) -> Result<Png> {
 }
 
 /// A [10, 10] tensor of counts (row: true digit, column: prediction) as a confusion matrix.
-pub fn confusion_from(counts: &Tensor) -> Result<ConfusionMatrix> {
+pub(crate) fn confusion_from(counts: &Tensor) -> Result<ConfusionMatrix> {
     ensure!(
         counts.size() == [LABELS, LABELS],
         "expected a [10, 10] tensor of counts, got shape {:?}",

@@ -152,7 +152,7 @@ impl Predictions {
     }
 
     /// The probabilities of example `index` for the digits 0-9.
-    pub fn probabilities_of(&self, index: usize) -> Result<Vec<f32>> {
+    pub(crate) fn probabilities_of(&self, index: usize) -> Result<Vec<f32>> {
         Ok(Vec::<f32>::try_from(&self.probabilities.get(index as i64))?)
     }
 }
@@ -197,7 +197,7 @@ impl ConfusionMatrix {
     }
 
     /// The matrix as a table: a `true` column, then one column per predicted digit.
-    pub fn to_dataframe(&self) -> Result<DataFrame> {
+    pub(crate) fn to_dataframe(&self) -> Result<DataFrame> {
         let mut columns = vec![Column::new(
             "true".into(),
             (0..N as u32).collect::<Vec<u32>>(),
@@ -211,7 +211,7 @@ impl ConfusionMatrix {
 }
 
 /// Per-class scores as a table: digit, precision, recall, f1, support.
-pub fn per_class_dataframe(metrics: &[ClassMetrics]) -> Result<DataFrame> {
+pub(crate) fn per_class_dataframe(metrics: &[ClassMetrics]) -> Result<DataFrame> {
     Ok(df!(
         "digit" => metrics.iter().map(|m| m.digit).collect::<Vec<_>>(),
         "precision" => metrics.iter().map(|m| m.precision).collect::<Vec<_>>(),
@@ -222,7 +222,7 @@ pub fn per_class_dataframe(metrics: &[ClassMetrics]) -> Result<DataFrame> {
 }
 
 /// The most-confused pairs as a table: true, predicted, count.
-pub fn confused_pairs_dataframe(pairs: &[(i64, i64, u64)]) -> Result<DataFrame> {
+pub(crate) fn confused_pairs_dataframe(pairs: &[(i64, i64, u64)]) -> Result<DataFrame> {
     Ok(df!(
         "true" => pairs.iter().map(|p| p.0).collect::<Vec<_>>(),
         "predicted" => pairs.iter().map(|p| p.1).collect::<Vec<_>>(),

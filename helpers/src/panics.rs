@@ -105,7 +105,7 @@ fn tch_function_at(file: &str, line: u32) -> Option<String> {
 
 /// The first line of a panic's text; for tch's `Torch("...")` errors, libtorch's first line
 /// (without the C++ frames that follow it).
-pub fn first_line(panic_text: &str) -> String {
+pub(crate) fn first_line(panic_text: &str) -> String {
     let (text, torch) = match panic_text.find("Torch(\"") {
         Some(i) => (&panic_text[i + 7..], true),
         None => (panic_text, false),
@@ -199,7 +199,7 @@ fn caller_name(frame: &str) -> String {
 
 /// `Tensor::view` for `tch::wrappers::tensor_generated::<impl tch::wrappers::tensor::Tensor>::view`,
 /// `Linear::forward` for `<tch::nn::linear::Linear as tch::nn::module::Module>::forward`.
-pub fn short_name(frame: &str) -> String {
+pub(crate) fn short_name(frame: &str) -> String {
     let name = strip_hash(frame);
     let (owner, rest) = if let Some(inner) = name.strip_prefix('<') {
         match split_at_close(inner) {

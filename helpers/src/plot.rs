@@ -16,7 +16,7 @@ const IMAGE_SCALE: u32 = 3;
 
 /// One named line of a line chart.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Series {
+pub(crate) struct Series {
     /// Legend entry.
     pub name: String,
     /// (x, y) points in order.
@@ -35,7 +35,7 @@ impl Series {
 
 /// How image values map to colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColorMap {
+pub(crate) enum ColorMap {
     /// Values in [0, 1], 0 black, 1 white (MNIST's look).
     Gray,
     /// Signed values, scaled by the largest magnitude: blue negative, white zero, red positive.
@@ -94,7 +94,7 @@ fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 
 /// A chart's title, axis labels and lines.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LineChart<'a> {
+pub(crate) struct LineChart<'a> {
     /// Caption above the chart.
     pub title: &'a str,
     /// Label of the x axis.
@@ -106,7 +106,7 @@ pub struct LineChart<'a> {
 }
 
 /// A line chart with markers and a legend, e.g. loss per epoch for train and validation.
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Png> {
+pub(crate) fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Png> {
     draw_chart(&LineChart {
         title,
         x_label,
@@ -116,7 +116,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
 }
 
 /// A line chart from its description.
-pub fn draw_chart(chart: &LineChart) -> Result<Png> {
+pub(crate) fn draw_chart(chart: &LineChart) -> Result<Png> {
     ensure!(
         has_points(chart),
         "line chart {:?} has no points",
@@ -129,7 +129,7 @@ pub fn draw_chart(chart: &LineChart) -> Result<Png> {
 }
 
 /// Two line charts side by side in one image (e.g. loss and accuracy).
-pub fn line_chart_pair(left: &LineChart, right: &LineChart) -> Result<Png> {
+pub(crate) fn line_chart_pair(left: &LineChart, right: &LineChart) -> Result<Png> {
     ensure!(
         has_points(left) && has_points(right),
         "line charts {:?} and {:?} need points",
@@ -204,7 +204,7 @@ fn draw_line_chart(area: &DrawingArea<BitMapBackend, Shift>, c: &LineChart) -> R
 }
 
 /// A chart on f64 axes, as every chart here has.
-pub type Chart<'a, 'b> =
+pub(crate) type Chart<'a, 'b> =
     ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// The corner of the plotting area (`xs` by `ys`) that the lines, drawn through their points,
@@ -442,7 +442,7 @@ pub fn heatmap(title: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>]) -
 }
 
 /// A grid of 28x28 images with a caption above each, `cols` per row, under a title.
-pub fn image_grid(
+pub(crate) fn image_grid(
     title: &str,
     images: &[Vec<f32>],
     captions: &[String],
@@ -463,7 +463,7 @@ pub fn image_grid(
 }
 
 /// [`image_grid`] of digits in MNIST's gray.
-pub fn digit_grid(
+pub(crate) fn digit_grid(
     title: &str,
     images: &[Vec<f32>],
     captions: &[String],

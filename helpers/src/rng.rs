@@ -26,7 +26,7 @@ impl SplitMix64 {
 }
 
 /// The numbers `0..n` in an order shuffled by `seed` (Fisher-Yates).
-pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
     let mut rng = SplitMix64::new(seed);
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {

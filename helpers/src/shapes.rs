@@ -7,7 +7,7 @@ use tch::{Device, Tensor};
 
 /// Runs `net` once on `images` ([batch, 1, 28, 28]) and checks that it gives ten scores per
 /// image. `vs`, when given, lets the message name the layer that does not fit.
-pub fn check_fits(
+pub(crate) fn check_fits(
     net: &(impl ModuleT + ?Sized),
     vs: Option<&nn::VarStore>,
     images: &Tensor,

@@ -198,7 +198,7 @@ t-SNE and maps stop after their current batch and keep everything.\n";
 stop on the button; to end any other cell, restart the kernel.";
     /// Names another file to read instead of `/proc/self/task/<pid>/syscall` (tests point it at
     /// a missing file to play a system without it).
-    pub const SYSCALL_FILE_ENV: &str = "MNIST_STOP_SYSCALL_FILE";
+    pub(crate) const SYSCALL_FILE_ENV: &str = "MNIST_STOP_SYSCALL_FILE";
     /// How often, and how far apart, the watcher looks at the main thread after a press.
     const LOOKS: (usize, Duration) = (20, Duration::from_millis(10));
 

@@ -25,7 +25,7 @@ fn cell_text(value: &AnyValue, decimals: usize) -> String {
 }
 
 /// A DataFrame as an HTML table with an optional caption.
-pub fn html_table(df: &DataFrame, caption: &str) -> Html {
+pub(crate) fn html_table(df: &DataFrame, caption: &str) -> Html {
     let mut html = String::from("<table class=\"mnist-table\" style=\"border-collapse:collapse\">");
     if !caption.is_empty() {
         html += &format!(
@@ -61,7 +61,7 @@ pub fn html_table(df: &DataFrame, caption: &str) -> Html {
 }
 
 /// A two-column (name, value) table from pairs.
-pub fn key_value_table(rows: &[(String, String)]) -> Result<DataFrame> {
+pub(crate) fn key_value_table(rows: &[(String, String)]) -> Result<DataFrame> {
     Ok(df!(
         "name" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
         "value" => rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
@@ -78,7 +78,7 @@ pub fn param_count(vs: &nn::VarStore) -> i64 {
 
 /// A Keras-style summary read from the variables: one row per layer (the variables' path prefix,
 /// in the order they were created), its tensors' shapes, its trainable parameters, and a total.
-pub fn model_summary(vs: &nn::VarStore) -> Result<DataFrame> {
+pub(crate) fn model_summary(vs: &nn::VarStore) -> Result<DataFrame> {
     let named = vs.variables();
     let order: Vec<usize> = vs
         .trainable_variables()

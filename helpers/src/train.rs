@@ -288,7 +288,7 @@ fn correct_tensor(logits: &Tensor, labels: &Tensor) -> Tensor {
 }
 
 /// Fails when the running loss is no longer a finite number (the run's guard against divergence).
-pub fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()> {
+pub(crate) fn check_finite(value: f64, epoch: usize, step: usize, lr: f64) -> Result<()> {
     if !value.is_finite() {
         bail!(
             "training diverged: the loss became {value} in epoch {epoch} by step {step} \
