@@ -111,18 +111,16 @@ pub fn measure_step_times(cfg: &Recipe, train: &Split, device: Device) -> Result
             }
         }
     }
-    let [float32, bfloat16] = seconds.map(median);
+    let [float32, bfloat16] = seconds.map(|s| median(&s));
     Ok(StepTimes { float32, bfloat16 })
 }
 
-/// The middle value (the mean of the two middle ones for an even count).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    match values.len() % 2 {
-        0 => (values[mid - 1] + values[mid]) / 2.0,
-        _ => values[mid],
-    }
+/// Median of `values` (the upper middle one for an even count, as the Python references take it:
+/// `bench/common.py`); NaN when empty. The workspace's one median.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Trains `cfg.model` on MNIST's training set (validation held out as `cfg` says), printing
@@ -155,7 +153,8 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert!(median(&[]).is_nan());
     }
 }

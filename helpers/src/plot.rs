@@ -106,7 +106,12 @@ pub(crate) struct LineChart<'a> {
 }
 
 /// A line chart with markers and a legend, e.g. loss per epoch for train and validation.
-pub(crate) fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Png> {
+pub(crate) fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<Png> {
     draw_chart(&LineChart {
         title,
         x_label,

@@ -43,12 +43,7 @@ pub fn reference_split(data: &Mnist) -> (Split, Split) {
     (data.train.head(TRAIN_COUNT), val)
 }
 
-/// Median of `values` (upper middle for an even count); NaN when empty.
-pub fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
-}
+use mnist_engine::run::median;
 
 /// Peak resident memory of this process in MiB (getrusage, as the Python references measure).
 pub fn peak_rss_mib() -> f64 {
@@ -175,13 +170,6 @@ impl Report for EpochLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_takes_the_middle() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0]), 4.0);
-        assert!(median(&[]).is_nan());
-    }
 
     /// The kernel's own high-water mark of this process, in MiB.
     #[cfg(target_os = "linux")]
