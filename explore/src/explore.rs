@@ -12,10 +12,14 @@ use mnist_helpers::plot::pixel_grid;
 use plotters::style::RGBColor;
 use tch::{Device, Kind, Tensor};
 
-/// Test images worth a closer look: `p`'s `wrong` most confident mistakes, then its first
-/// `right` correct answers.
-pub fn right_and_wrong(p: &Predictions, right: usize, wrong: usize) -> Vec<usize> {
-    let mistakes = p.misclassified().into_iter().map(|m| m.index).take(wrong);
+/// Test images worth a closer look, in the order of the arguments: `p`'s `mistakes` most
+/// confident mistakes, then its first `right` correct answers.
+pub fn mistakes_then_right(p: &Predictions, mistakes: usize, right: usize) -> Vec<usize> {
+    let mistakes = p
+        .misclassified()
+        .into_iter()
+        .map(|m| m.index)
+        .take(mistakes);
     let correct = (0..p.len()).filter(|&i| p.labels[i] == p.predicted[i]);
     mistakes.chain(correct.take(right)).collect()
 }

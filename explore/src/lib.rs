@@ -15,6 +15,6 @@ pub mod tsne;
 /// What notebook 07 uses, in one `use mnist_explore::prelude::*;`.
 pub mod prelude {
     pub use crate::canvas::draw_a_digit;
-    pub use crate::explore::{digit_map, hidden_layer, right_and_wrong, saliency_grid};
+    pub use crate::explore::{digit_map, hidden_layer, mistakes_then_right, saliency_grid};
     pub use crate::tsne::tsne_2d;
 }

@@ -5,12 +5,13 @@
 //! lives in a crate of its own (`engine`), which this one never compiles. Where networks
 //! run, and what happens when the crate is loaded: [`device`].
 //!
-//! Module order: notebook, lesson, metrics, train, artifacts, env_info, shapes, tables, plot,
+//! Module order: check, notebook, lesson, metrics, train, artifacts, env_info, shapes, tables, plot,
 //! progress, checksum, device, display, history, data, stop, panics, atomic, subnormals, model,
 //! config, idx, png, rng (each uses only modules after it; `helpers/tests/layers.rs` checks).
 
 pub mod artifacts;
 pub mod atomic;
+pub mod check;
 pub mod checksum;
 pub mod config;
 pub mod data;
@@ -35,11 +36,13 @@ pub mod tables;
 pub mod train;
 
 pub use device::device;
+pub use plotters;
 pub use tch;
 
 /// Everything a notebook needs, in one `use mnist_helpers::prelude::*;`.
 pub mod prelude {
     pub use crate::artifacts::{artifacts_dir, load_trained, save_model, Trained};
+    pub use crate::check::{self, your_answer};
     pub use crate::config::{Schedule, TrainConfig};
     pub use crate::data::{Mnist, RawMnist, Split};
     pub use crate::device;
@@ -49,6 +52,7 @@ pub mod prelude {
     pub use crate::metrics::{predict, Predictions};
     pub use crate::model::{channels_last, cnn_model, mlp_model, Cnn};
     pub use crate::notebook::*;
+    pub use crate::plot::{plot_err, render};
     pub use crate::train::{evaluate, fit};
     pub use anyhow::{Error, Result};
     pub use tch::nn::{self, ModuleT, OptimizerConfig};
