@@ -99,8 +99,8 @@ fn main() -> Result<()> {
         "every input needs 784 pixels"
     );
     let (mlp, cnn) = (load(mlp_model, "mlp")?, load(cnn_model, "cnn")?);
-    // neg
-    // neg2
+    as_in_the_page(&mlp);
+    as_in_the_page(&cnn);
     let layout = match &request["raw"] {
         Value::Null => None,
         raw => Some(to_mnist_layout(&GrayImage {
