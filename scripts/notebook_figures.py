@@ -5,6 +5,9 @@ longer prints (a count, an accuracy, a timing) fails the test command until it f
 
   python scripts/notebook_figures.py REPORT_DIR   checks the executed notebooks in REPORT_DIR
 """
+import json
+import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -39,6 +42,49 @@ STATED = {
     "06_visualization": {},
     "07_explore": {"500": "tsne.rs's step count", "3136": "64 x 7 x 7"},
 }
+
+
+FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures.json"
+
+
+def expectations(name: str) -> list:
+    """What a notebook's markdown tells a learner to expect, checked against the run: (what, a
+    pattern whose group is the measured number, lowest, highest, the figures the markdown states
+    for it, whether only a run with the full settings can be held to it). The MLP's test accuracy
+    over seeds comes from docs/figures.json (examples/mlp_seeds.rs measures it)."""
+    seeds = json.loads(FIGURES.read_text())["mlp_seeds"]
+    low, high = seeds["test_accuracy_low"], seeds["test_accuracy_high"]
+    ln10 = math.log(10)
+    return {
+        "04_training": [
+            ("the untrained loss, near ln 10", r"loss on this batch: ([\d.]+) before",
+             ln10 - 0.3, ln10 + 0.3, [], False),
+            ("the first epoch's validation accuracy",
+             r"epoch 1/\d+: .*?validation loss [\d.]+, accuracy ([\d.]+)%", 85.0, 98.0,
+             ["85", "98"], False),
+        ],
+        "05_evaluation": [
+            ("the MLP's test accuracy over seeds", r"MLP: test accuracy ([\d.]+)%",
+             float(low) - 0.3, float(high) + 0.3, [low, high], True),
+        ],
+    }.get(name, [])
+
+
+def expectation_problems(name: str, nb, text: str) -> tuple:
+    """The stated expectations that the markdown or the run does not meet, and their figures."""
+    prose = " ".join(QUOTED.sub(" ", c.source) for c in nb.cells if c.cell_type == "markdown")
+    quick = bool(os.environ.get("MNIST_TRAIN_LIMIT") or os.environ.get("MNIST_EPOCHS"))
+    found, stated = [], set()
+    for what, pattern, low, high, figures, full_only in expectations(name):
+        stated |= {key(value(f)) for f in figures}
+        found += [f"{name}: the markdown no longer states {f} for {what}"
+                  for f in figures if f not in NUMBER.findall(prose)]
+        match = re.search(pattern, text)
+        if match is None:
+            found.append(f"{name}: no cell printed {what}")
+        elif not (quick and full_only) and not low <= float(match.group(1)) <= high:
+            found.append(f"{name}: {what} is {match.group(1)}, expected {low:.2f} to {high:.2f}")
+    return found, stated
 
 
 def value(text: str) -> float:
@@ -80,9 +126,10 @@ def problems(name: str, nb) -> list:
     for cell in nb.cells:
         if cell.cell_type == "code":
             code |= numbers(cell.source) | {float(m) for m in re.findall(r"\d+e-?\d+", cell.source)}
-    outputs = numbers(output_text(nb))
-    stated = STATED.get(name, {})
-    found = []
+    text = output_text(nb)
+    outputs = numbers(text)
+    found, expected = expectation_problems(name, nb, text)
+    stated = {**STATED.get(name, {}), **{k: "an expectation checked above" for k in expected}}
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "markdown":
             continue

@@ -8,6 +8,9 @@ timings and the models' test accuracies.
                               checks: no cell errors, every expected chart (image/png) and table
                               (text/html) present, accuracies above the short-mode floors,
                               every figure in the markdown backed by the run
+  run_notebooks.py --check --solutions
+                              the same for the exercises' sources in solutions/ (every exercise's
+                              check must say "✓ right"; in notebooks/ each says "not done yet")
   run_notebooks.py --warm     only compiles the setup cell in a fresh kernel (fills the caches)
 """
 import argparse
@@ -34,6 +37,8 @@ import notebook_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
+# The exercises' sources (solutions and hidden tests; scripts/exercises.py, docs/exercises.md).
+SOLUTION_DIR = ROOT / "solutions"
 # The main job writes to reports/; the test command sets MNIST_REPORTS to a folder of its own, so
 # that a short test run never replaces the full run's notebooks, HTML and index.
 REPORTS = Path(os.environ.get("MNIST_REPORTS") or ROOT / "reports")
@@ -52,6 +57,8 @@ OUTPUTS = {
 # What 07's draw-a-digit output must hold: the canvas, and the script that runs both networks.
 CANVAS_MARKS = ("<canvas class=\"ink\"", "function cnnProbabilities", "\"conv2\"")
 QUICK_ENV = {"MNIST_EPOCHS": "1", "MNIST_TRAIN_LIMIT": "6000"}
+# The largest an executed notebook may be (07's, with the draw-a-digit page, is the largest).
+MAX_EXECUTED_BYTES = 600_000
 # Test accuracy floors (percent) in short mode: far below a real run, far above chance (10%).
 QUICK_FLOORS = {"mlp": 85.0, "cnn": 85.0}
 # The model that 04's "your turn" cell defines inline and trains with the same `fit`.
@@ -134,6 +141,9 @@ def run_one(name: str) -> dict:
         "error": None if err is None else first_error_line(err),
         "canvas": any(all(m in html_out for m in CANVAS_MARKS) for html_out in html_outputs(nb)),
     }
+    # What each exercise's check cell printed: "✓ right" in solutions/, "not done yet" in notebooks/.
+    record["checks"] = ["".join(o.get("text", "") for o in c.get("outputs", [])).strip()
+                        for c in code if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
     # Figures in the markdown that this run does not back (see notebook_figures.py).
     record["unbacked_figures"] = notebook_figures.problems(name, nb) if err is None else []
     status = "ok" if err is None else f"FAILED: {record['error']}"
@@ -259,6 +269,14 @@ def check(records: list, accs: dict) -> list:
     for r in records:
         if r["notebook"] == "07_explore" and r["ok"] and not r.get("canvas"):
             problems.append("07_explore: no draw-a-digit canvas with both networks in the output")
+        executed = REPORTS / f"{r['notebook']}.ipynb"
+        if r["ok"] and executed.exists() and executed.stat().st_size > MAX_EXECUTED_BYTES:
+            problems.append(f"{r['notebook']}: the executed notebook is {executed.stat().st_size:,} "
+                            f"bytes, at most {MAX_EXECUTED_BYTES:,}")
+    verdict = "✓ right" if NOTEBOOK_DIR == SOLUTION_DIR else "not done yet"
+    for r in records:
+        problems += [f"{r['notebook']}: an exercise's check printed {text!r}, not {verdict!r}"
+                     for text in r["checks"] if verdict not in text]
     trained = [ARTIFACTS / f"{YOUR_TURN}.safetensors", ARTIFACTS / f"{YOUR_TURN}_history.json"]
     if any(r["notebook"] == "04_training" and r["ok"] for r in records):
         problems += [f"04_training: the your-turn model did not save {p.name}"
@@ -367,7 +385,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--check", action="store_true", help="short mode with checks (tests)")
     parser.add_argument("--warm", action="store_true", help="only warm the kernel's caches")
+    parser.add_argument("--solutions", action="store_true",
+                        help="with --check: the notebooks in solutions/ (every check right), "
+                             "reports in REPORTS/solutions/, without the kernel's own checks")
     args = parser.parse_args()
+    global NOTEBOOK_DIR, REPORTS
+    if args.solutions:
+        NOTEBOOK_DIR, REPORTS = SOLUTION_DIR, REPORTS / "solutions"
     if args.warm:
         return warm()
     if args.check:
@@ -380,9 +404,10 @@ def main() -> int:
     probe = kernel_probe.probe()
     print("   " + kernel_probe.describe(probe), flush=True)
     early = (check_out_of_order() + check_shape_mistake()
-             + kernel_checks.check_stop_and_mistakes(dict(os.environ))) if args.check else []
+             + kernel_checks.check_stop_and_mistakes(dict(os.environ))) \
+        if args.check and not args.solutions else []
     records = []
-    for name in course.notebooks():
+    for name in course.notebooks(NOTEBOOK_DIR):
         records.append(run_one(name))
         if not records[-1]["ok"]:
             break

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: set up (idempotent), then formatting, lints, the crate's unit and integration
 # tests (release profile, sharing the setup's build; includes the property tests and the kill
-# test), the JupyterLab safety check, the notebooks under the real kernel, and the same notebooks
+# test), the JupyterLab safety check, the notebooks under the real kernel (the learner's copies
+# in notebooks/ and the exercises' solutions in solutions/, graded by nbgrader too), and the same notebooks
 # clicked through in JupyterLab in headless Chromium, and 07's draw-a-digit canvas drawn on in
 # JupyterLab and in the exported report, and the stop button pressed during 04's training
 # (screenshots in target/test-reports/); then, as root, the course's container image built and
@@ -98,7 +99,13 @@ check "the tracked files: no data, each fact in one place" tracked_files
 export MNIST_ARTIFACTS="${MNIST_ARTIFACTS:-$MNIST_ROOT/target/test-artifacts}"
 export MNIST_REPORTS="${MNIST_REPORTS:-$MNIST_ROOT/target/test-reports}"
 check "JupyterLab: localhost only, token required" python scripts/check_lab.py
-check "notebooks under the evcxr kernel (short mode)" python scripts/run_notebooks.py --check
+check "exercises: notebooks/ is nbgrader's release of solutions/" python scripts/exercises.py check
+check "notebooks under the evcxr kernel (short mode; every exercise's check: not done yet)" \
+  python scripts/run_notebooks.py --check
+check "the exercises' solutions under the kernel (short mode; every check: right)" \
+  python scripts/run_notebooks.py --check --solutions
+check "nbgrader's autograde under the kernel: 02 solved full marks, unsolved none" \
+  python scripts/exercises.py autograde
 check "the draw-a-digit canvas in the exported report, opened from disk in headless Chromium" \
   bash -c 'cargo build --release --quiet --example page_check -p mnist_engine && node e2e/report_canvas.mjs'
 check "JupyterLab in headless Chromium: run all cells through the UI (and draw in 07's canvas)" \

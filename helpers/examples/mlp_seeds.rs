@@ -98,6 +98,21 @@ fn replace_block(doc: &str, block: &str) -> Result<String> {
     Ok(format!("{}{block}{}", &doc[..start], &doc[end..]))
 }
 
+/// Writes the range of tch's start to docs/figures.json (`mlp_seeds`), where notebook 05's stated
+/// expectation is checked against it (scripts/notebook_figures.py).
+fn write_figures(results: &[(u64, f64, f64)], date: &str) -> Result<()> {
+    let path = project_path("docs/figures.json");
+    let mut figures: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let (lo, hi) = range(results.iter().map(|r| r.1));
+    figures["mlp_seeds"] = serde_json::json!({
+        "date": date, "cpu": cpu_model(), "seeds": results.len(),
+        "test_accuracy_low": format!("{lo:.2}"), "test_accuracy_high": format!("{hi:.2}"),
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&figures)? + "\n")?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
 /// Today's date as `date` prints it (2026-12-05).
 fn today() -> Result<String> {
     let out = std::process::Command::new("date")
@@ -115,9 +130,6 @@ fn main() -> Result<()> {
     } else {
         seeds
     };
-    let scratch = project_path("target/mlp-seeds");
-    std::fs::create_dir_all(&scratch)?;
-    std::env::set_var("MNIST_ARTIFACTS", &scratch); // fit's saves go there, not to artifacts/
     let data = load_mnist(&project_path(DEFAULT_DATA_DIR))?;
     let mut results = Vec::new();
     for seed in seeds {
@@ -133,6 +145,7 @@ fn main() -> Result<()> {
         let doc = std::fs::read_to_string(&path)?;
         std::fs::write(&path, replace_block(&doc, &block)?)?;
         println!("wrote {}", path.display());
+        write_figures(&results, &today()?)?;
     }
     Ok(())
 }

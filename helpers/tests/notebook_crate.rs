@@ -19,14 +19,16 @@ use notebook_cells::code_cells;
 /// cell's result is the crate's, and `load_raw`), about 150; 3,340 until the stop watcher took
 /// only its own process's presses on a shared machine (a socket pair found among the process's
 /// descriptors, the sender's credentials checked), about 25; 3,160 once the functions that no
-/// notebook, engine or command called were removed (about 180 lines). The crate recompiles in
-/// about 13 s on the 2-core Intel Xeon (2026-12-05). The small-crate issue's target, 2,600 for
-/// this crate and 07's together, is not reached: see docs/project.md.
-const MAX_CODE_LINES: usize = 3_160;
-/// The most for notebook 07's own crate (`explore`), which only 07's kernel compiles.
-const MAX_EXPLORE_LINES: usize = 470;
+/// notebook, engine or command called were removed (about 180 lines); 3,520 once the exercises'
+/// checks came in (`check.rs`, about 330 lines, and the charts' smaller PNGs). The crate
+/// recompiles in about 13 s on the 2-core Intel Xeon (2026-12-05). The small-crate issue's
+/// target, 2,600 for this crate and 07's together, is not reached: see docs/project.md.
+const MAX_CODE_LINES: usize = 3_520;
+/// The most for notebook 07's own crate (`explore`), which only 07's kernel compiles (470 until
+/// the draw-a-digit page's weights travelled as int8).
+const MAX_EXPLORE_LINES: usize = 500;
 /// The most for both together: what 07's kernel compiles.
-const MAX_KERNEL_LINES: usize = 3_620;
+const MAX_KERNEL_LINES: usize = 4_010;
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
