@@ -62,11 +62,15 @@ ENV NB_USER=${NB_USER} NB_UID=${NB_UID} HOME=/home/${NB_USER} \
     PATH=/opt/venv/bin:/opt/tools/bin:/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 RUN useradd --create-home --uid "$NB_UID" --shell /bin/bash "$NB_USER" \
  && install -d -o "$NB_UID" -g "$NB_UID" /opt/mnist-cache /opt/mnist-kernels /opt/cargo
-# Python's side: torch (libtorch for tch), JupyterLab, nbclient, nbconvert, jupyterhub-singleuser.
+# Python's side: torch (libtorch for tch), JupyterLab, nbclient, nbconvert, jupyterhub-singleuser,
+# nbgrader (its pages disabled in JupyterLab: a teacher grades from the command line).
 COPY requirements.txt /opt/mnist/requirements.txt
 RUN python3 -m venv /opt/venv \
  && with-ca /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -q \
       -r /opt/mnist/requirements.txt \
+ && /opt/venv/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null \
+ && for page in formgrader validate_assignment assignment_list course_list; do \
+      /opt/venv/bin/jupyter server extension disable --sys-prefix "nbgrader.server_extensions.$page" >/dev/null; done \
  && mkdir -p /opt/venv/share/jupyter/lab/settings \
  && echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}' \
       > /opt/venv/share/jupyter/lab/settings/overrides.json

@@ -68,6 +68,11 @@ setup_venv() {
   echo "venv: installing torch, JupyterLab, nbclient, nbconvert into $MNIST_VENV"
   [ -x "$MNIST_VENV/bin/python" ] || python3 -m venv "$MNIST_VENV"
   "$MNIST_VENV/bin/pip" install --disable-pip-version-check -q -r requirements.txt
+  # nbgrader grades from the command line (docs/exercises.md): its pages stay out of JupyterLab.
+  "$MNIST_VENV/bin/jupyter" labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+  for page in formgrader validate_assignment assignment_list course_list; do
+    "$MNIST_VENV/bin/jupyter" server extension disable --sys-prefix "nbgrader.server_extensions.$page" >/dev/null 2>&1
+  done
   echo "$want" > "$stamp"
 }
 
