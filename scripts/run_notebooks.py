@@ -142,7 +142,9 @@ def run_one(name: str) -> dict:
         "canvas": any(all(m in html_out for m in CANVAS_MARKS) for html_out in html_outputs(nb)),
     }
     # What each exercise's check cell printed: "✓ right" in solutions/, "not done yet" in notebooks/.
-    record["checks"] = ["".join(o.get("text", "") for o in c.get("outputs", [])).strip()
+    # Each names its exercise: grade id "ex02_1check" prints "02.1 ...".
+    record["checks"] = [(c["metadata"]["nbgrader"]["grade_id"],
+                         "".join(o.get("text", "") for o in c.get("outputs", [])).strip())
                         for c in code if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
     # Figures in the markdown that this run does not back (see notebook_figures.py).
     record["unbacked_figures"] = notebook_figures.problems(name, nb) if err is None else []
@@ -275,8 +277,11 @@ def check(records: list, accs: dict) -> list:
                             f"bytes, at most {MAX_EXECUTED_BYTES:,}")
     verdict = "✓ right" if NOTEBOOK_DIR == SOLUTION_DIR else "not done yet"
     for r in records:
-        problems += [f"{r['notebook']}: an exercise's check printed {text!r}, not {verdict!r}"
-                     for text in r["checks"] if verdict not in text]
+        problems += [f"{r['notebook']}: {grade}'s check printed {text!r}, not {verdict!r}"
+                     for grade, text in r["checks"] if verdict not in text]
+        problems += [f"{r['notebook']}: {grade}'s check speaks of another exercise: {text!r}"
+                     for grade, text in r["checks"]
+                     if not text.startswith(grade[2:6].replace("_", "."))]
     trained = [ARTIFACTS / f"{YOUR_TURN}.safetensors", ARTIFACTS / f"{YOUR_TURN}_history.json"]
     if any(r["notebook"] == "04_training" and r["ok"] for r in records):
         problems += [f"04_training: the your-turn model did not save {p.name}"

@@ -110,7 +110,7 @@ fn huge_learning_rate_stops_with_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("diverged") && err.contains("nothing was saved"),
+        err.contains("diverged") && err.contains("is probably too high"),
         "{err}"
     );
 }

@@ -233,9 +233,13 @@ pub fn other_width(
     };
     let measured = evaluate(net, &val, vs.device()).map_or(f64::NAN, |m| m.1);
     let verdict = match width {
-        None | Some(128) => Verdict::Wrong(
-            format!("the first layer `fc1` has {width:?} units"),
-            "name it fc1 and give it another width than 128",
+        None => Verdict::Wrong(
+            "the network has no layer named fc1".into(),
+            "name its first layer fc1 (p / \"fc1\"), as mlp_model does",
+        ),
+        Some(128) => Verdict::Wrong(
+            "the first layer fc1 has 128 units, as the course's MLP".into(),
+            "give fc1 another width than 128",
         ),
         _ if !history.finished() || (measured - last(history)).abs() > 0.01 => Verdict::Wrong(
             "the history is not of this network's finished run".into(),
@@ -319,17 +323,17 @@ pub fn least_confident_right(answer: i64, preds: &Predictions) -> bool {
     )
 }
 
-/// 06.2: how many test images both networks get wrong.
+/// 06.3: how many test images both networks get wrong.
 pub fn both_wrong(answer: i64, first: &Predictions, second: &Predictions) -> bool {
     let wrong = |p: &Predictions, i: usize| p.labels[i] != p.predicted[i];
     let expected = (0..first.len())
         .filter(|&i| wrong(first, i) && wrong(second, i))
         .count();
     let hint = "mark each network's mistakes, and count the images marked twice (`logical_and`)";
-    report("06.2", count(answer, expected as i64, hint))
+    report("06.3", count(answer, expected as i64, hint))
 }
 
-/// 06.3: the digit the network gives most often as a wrong answer.
+/// 06.2: the digit the network gives most often as a wrong answer.
 pub fn most_wrongly_predicted(answer: i64, preds: &Predictions) -> bool {
     let counts = preds.confusion_matrix().counts;
     let wrongly = |d: usize| {
@@ -342,7 +346,7 @@ pub fn most_wrongly_predicted(answer: i64, preds: &Predictions) -> bool {
         .max_by_key(|&d| (wrongly(d), std::cmp::Reverse(d)))
         .unwrap_or(0);
     let hint = "in the confusion matrix, add up each column without its diagonal entry";
-    report("06.3", count(answer, expected as i64, hint))
+    report("06.2", count(answer, expected as i64, hint))
 }
 
 /// 06.4: a chart of your own, drawn with plotters: a picture that is not blank.
@@ -599,7 +603,7 @@ mod tests {
         not_done(|| other_width(&your_answer(), &base, &data));
         wrong(
             || other_width(&Some(train(128)), &base, &data),
-            "has Some(128) units",
+            "has 128 units",
         );
         let (vs, net, mut foreign) = train(16);
         foreign.epochs[0].val_accuracy += 50.0; // what another network's run would say

@@ -48,10 +48,14 @@ fn mentions_devices(message: &str) -> bool {
 }
 
 /// `net.forward_t(images, false)` without gradients; a libtorch error comes back as its first
-/// line instead of a panic (and nothing is printed on stderr).
+/// line instead of a panic (and nothing is printed on stderr). The guard gives gradients back as
+/// the panic unwinds (`tch::no_grad` would not: the kernel would train nothing afterwards).
 fn forward_quietly(net: &(impl ModuleT + ?Sized), images: &Tensor) -> Result<Tensor, String> {
-    crate::panics::quietly(|| tch::no_grad(|| net.forward_t(images, false)))
-        .map_err(|text| crate::panics::first_line(&text))
+    crate::panics::quietly(|| {
+        let _no_grad = tch::no_grad_guard();
+        net.forward_t(images, false)
+    })
+    .map_err(|text| crate::panics::first_line(&text))
 }
 
 /// One line for a libtorch error: for a matrix product that does not fit, the layer by name with

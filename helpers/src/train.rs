@@ -37,7 +37,8 @@ pub fn fit(
         let step = tch_step(net, vs, &train, cfg)?;
         let _stoppable = stop::listen();
         let mut printer = ProgressPrinter::new(cfg.epochs, train.len().div_ceil(cfg.batch_size));
-        Ok(train_epochs(name, step, &train, &val, cfg, &mut printer)?.0)
+        // With gradients on, whatever an earlier cell's panic inside `tch::no_grad` left behind.
+        tch::with_grad(|| Ok(train_epochs(name, step, &train, &val, cfg, &mut printer)?.0))
     };
     shown(run())
 }

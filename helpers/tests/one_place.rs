@@ -25,9 +25,10 @@ fn course_constant(root: &Path, name: &str) -> String {
     line[prefix.len()..].trim_end_matches('"').to_string()
 }
 
-/// Notebooks name their kernel in their metadata, as Jupyter requires (checked equal below).
+/// Notebooks (the learner's, and the exercises' sources in solutions/) name their kernel in their
+/// metadata, as Jupyter requires (checked equal below).
 fn notebook(file: &str) -> bool {
-    file.starts_with("notebooks/") && file.ends_with(".ipynb")
+    (file.starts_with("notebooks/") || file.starts_with("solutions/")) && file.ends_with(".ipynb")
 }
 
 /// Notebooks, and the readers' prose that says which kernel to pick.
@@ -148,7 +149,7 @@ mod git_tracked {
         let Some(files) = tracked(&root) else { return };
         let stems: Vec<String> = files
             .iter()
-            .filter(|f| notebook(f))
+            .filter(|f| notebook(f) && f.starts_with("notebooks/"))
             .map(|f| {
                 f["notebooks/".len()..]
                     .trim_end_matches(".ipynb")

@@ -43,6 +43,12 @@ fn fit_names_the_layer_that_expects_the_wrong_inputs() {
         text.starts_with("layer `fc1` expects 100 inputs per image but gets 784"),
         "{text}"
     );
+    // The failed check left gradients on: the next network trains.
+    let x = Tensor::ones([1], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    assert!(
+        (x * 2).requires_grad(),
+        "gradients stayed off after the failed run"
+    );
 }
 
 #[test]

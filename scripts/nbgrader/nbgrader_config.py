@@ -23,7 +23,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Exec
                                     IgnorePattern, LimitOutput, SaveAutoGrades)
 
 c = get_config()  # noqa: F821 (nbgrader's config loader defines it)
-c.CourseDirectory.course_id = "mnist-rust"
+c.CourseDirectory.course_id = "mnist"
 # The solution region, markers included, becomes this stub (indented as the BEGIN line): the
 # helper crate's placeholder of whatever type the cell's answer has.
 c.ClearSolutions.code_stub = {"rust": "your_answer() // YOUR CODE HERE"}
