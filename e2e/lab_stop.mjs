@@ -1,14 +1,27 @@
 // End-to-end: the stop button in JupyterLab, as a learner presses it. Opens 04_training, runs the
 // cells above the MLP's training, starts the training, clicks the toolbar's stop button once the
 // first epoch is done, and checks: `fit` says where it stopped, the kernel stays the same (no
-// restart), and the next cells (the history table and the curves, which read `mlp_history` and
-// the data loaded before) run without an error. Screenshot: reports/e2e_stop.png.
+// restart), the next cell's `save_model` keeps a finished run of the same name (it says "not replaced"
+// when there is one) and saves the stopped run otherwise, and the next cells (the history table
+// and the curves, which read `mlp_history` and the data loaded before) run without an error.
+// Screenshot: reports/e2e_stop.png.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPORTS, ROOT, kernelIdle, runInLab } from './lab_server.mjs';
 
 const NOTEBOOK = '04_training.ipynb';
 const FIT_CELL = 'let mlp_history = fit("mlp"';
 const STOPPED = /stopped in epoch \d+ of \d+/;
+const KEPT = 'holds a finished run: not replaced';
+const ARTIFACTS = process.env.MNIST_ARTIFACTS || join(ROOT, 'artifacts');
+
+/** Whether the MLP saved in the artifacts folder is a finished run (all its epochs done). */
+function finishedMlpSaved() {
+  const file = join(ARTIFACTS, 'mlp_history.json');
+  if (!existsSync(file)) return false;
+  const history = JSON.parse(readFileSync(file, 'utf8'));
+  return history.epochs.length === history.config.epochs;
+}
 
 /** Runs a Run-menu item by its label. */
 async function runMenu(page, label) {
@@ -33,6 +46,7 @@ async function waitForOutput(page, cell, pattern, timeout) {
 }
 
 async function stopDuringFit(page, base) {
+  const finished = finishedMlpSaved();
   await page.goto(`${base}/lab/tree/${NOTEBOOK}?reset`);
   await kernelIdle(page, 60_000);
   const fitCell = page.locator('.jp-Notebook .jp-CodeCell', { hasText: FIT_CELL });
@@ -47,11 +61,15 @@ async function stopDuringFit(page, base) {
   const said = await waitForOutput(page, fitCell, STOPPED, 60_000);
   const stopSeconds = (Date.now() - pressed) / 1000;
   await kernelIdle(page, 60_000);
-  const next = fitCell.locator('xpath=following-sibling::div[contains(@class, "jp-CodeCell")][1]');
-  const curves = next.locator('xpath=following-sibling::div[contains(@class, "jp-CodeCell")][1]');
-  await next.locator('.jp-InputArea-editor').click();
-  await runMenu(page, 'Run Selected Cell');
-  await kernelIdle(page, 120_000);
+  const following = (cell) => cell.locator('xpath=following-sibling::div[contains(@class, "jp-CodeCell")][1]');
+  const save = following(fitCell);
+  const next = following(save);
+  const curves = following(next);
+  for (const cell of [save, next]) {
+    await cell.locator('.jp-InputArea-editor').click();
+    await runMenu(page, 'Run Selected Cell');
+    await kernelIdle(page, 120_000);
+  }
   await curves.locator('.jp-InputArea-editor').click();
   await runMenu(page, 'Run Selected Cell');
   await kernelIdle(page, 120_000);
@@ -62,7 +80,13 @@ async function stopDuringFit(page, base) {
   const problems = [];
   if (!table) problems.push('after the stop, the history table cell showed no table');
   if (!image) problems.push('after the stop, the curves cell showed no chart');
-  if (errors.length) problems.push(`error output after the stop: ${errors[0].split('\n')[0]}`);
+  const kept = (await outputText(save)).includes(KEPT);
+  if (finished !== kept) {
+    problems.push(finished ? 'the stopped run did not say that it kept the finished one'
+      : 'save_model refused a stopped run with no finished one to keep');
+  }
+  const unexpected = errors.filter((e) => !e.includes(KEPT));
+  if (unexpected.length) problems.push(`error output after the stop: ${unexpected[0].split('\n')[0]}`);
   const line = said.split('\n').find((l) => STOPPED.test(l));
   return { problems, line, stopSeconds };
 }
