@@ -9,7 +9,6 @@ generate_assignment with the settings in scripts/nbgrader/nbgrader_config.py (do
                                           solved (solutions/) and as a learner gets it
                                           (notebooks/): full marks and none
 """
-import os
 import shutil
 import subprocess
 import sys
@@ -100,7 +99,6 @@ def autograde() -> int:
 
 
 def main(args: list[str]) -> int:
-    os.environ.setdefault("PYTHONPATH", str(ROOT / "scripts"))
     if args == ["generate"]:
         return generate(check_only=False)
     if args == ["check"]:
